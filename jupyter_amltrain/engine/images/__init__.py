@@ -1,0 +1,1 @@
+"""Environments as Docker images (and local virtual environments): hashing, Dockerfiles, builds, registries."""
