@@ -1,0 +1,584 @@
+"""``Run``: v1's handle on a run, in the notebook and inside the job.
+
+Inside a job this module must import with the standard library alone (the job's image may have nothing
+else), so everything host-side is imported inside the methods that need it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from jupyter_amltrain.engine.runtime.context import JobContext, OfflineContext
+
+if TYPE_CHECKING:
+    from jupyter_amltrain.core.experiment import Experiment
+    from jupyter_amltrain.core.model import Model
+
+    from jupyter_amltrain.engine.runs.records import RunRecord
+
+RUNNING_STATES = ("NotStarted", "Queued", "Preparing", "Starting", "Provisioning", "Running")
+POST_PROCESSING_STATES = ("Finalizing", "CancelRequested")
+LOG_ALIASES = {"azureml-logs/70_driver_log.txt": "user_logs/std_log.txt"}
+STREAM_POLL_SECONDS = 0.1
+
+
+class Run:
+    """A run of an experiment: ``Run(experiment, run_id)`` reattaches to an existing one."""
+
+    RUN_TYPE = "azureml.scriptrun"
+
+    def __init__(self, experiment: Experiment, run_id: str, outputs: Any = None, **kwargs: Any):
+        self._experiment = experiment
+        self._run_id = run_id
+        if self._record() is None:
+            from jupyter_amltrain.exceptions import UserErrorException
+
+            raise UserErrorException(
+                f"Run {run_id!r} not found in experiment {experiment.name!r} of workspace "
+                f"{experiment.workspace.name!r}. List runs with experiment.get_runs()."
+            )
+
+    # -- inside the job ---------------------------------------------------------------------------------------
+    @classmethod
+    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any) -> Run:
+        context = JobContext.from_env()
+        if context is not None:
+            return _JobRun(context)
+        if not allow_offline:
+            from jupyter_amltrain.exceptions import RunEnvironmentException
+
+            raise RunEnvironmentException(
+                "Run.get_context(allow_offline=False) was called outside a submitted run. Submit the script "
+                "with Experiment.submit(), or allow an offline run."
+            )
+        return _OfflineRun(OfflineContext())
+
+    # -- identity ---------------------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._run_id
+
+    @property
+    def experiment(self) -> Experiment:
+        return self._experiment
+
+    @property
+    def number(self) -> int:
+        return self._require().number
+
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    @property
+    def type(self) -> str:
+        return self.RUN_TYPE
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        return self.get_tags()
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return self.get_properties()
+
+    @property
+    def display_name(self) -> str:
+        return self._run_id
+
+    # -- host-side plumbing -----------------------------------------------------------------------------------
+    @property
+    def _ws(self) -> Any:
+        return self._experiment.workspace._local
+
+    def _record(self) -> RunRecord | None:
+        from jupyter_amltrain.engine.runs.records import get_run
+
+        return get_run(self._ws.store, self._run_id)
+
+    def _require(self) -> RunRecord:
+        record = self._record()
+        if record is None or record.experiment != self._experiment.name:
+            from jupyter_amltrain.exceptions import UserErrorException
+
+            raise UserErrorException(f"Run {self._run_id!r} not found in experiment {self._experiment.name!r}.")
+        return record
+
+    def _layout(self) -> Any:
+        from jupyter_amltrain.engine.store.layout import RunLayout
+
+        return RunLayout(self._ws.layout.run_dir(self._run_id))
+
+    def _ingest(self) -> None:
+        from jupyter_amltrain.engine.tracking.ingest import ingest_events
+
+        ingest_events(self._ws.store, self._run_id, self._layout().events)
+
+    # -- status and details -----------------------------------------------------------------------------------
+    def get_status(self) -> str:
+        return self._require().status
+
+    def get_detailed_status(self) -> dict[str, Any]:
+        from jupyter_amltrain.engine.runs.records import status_history
+
+        record = self._require()
+        return {
+            "status": record.status,
+            "details": record.sub_status,
+            "history": [{**h, "time": _iso(h["time"])} for h in status_history(self._ws.store, self._run_id)],
+        }
+
+    def get_details(self) -> dict[str, Any]:
+        record = self._require()
+        details: dict[str, Any] = {
+            "runId": record.run_id,
+            "target": record.target,
+            "status": record.status,
+        }
+        if record.sub_status:
+            details["subStatus"] = record.sub_status
+        if record.started is not None:
+            details["startTimeUtc"] = _iso(record.started)
+        if record.ended is not None:
+            details["endTimeUtc"] = _iso(record.ended)
+        details["properties"] = dict(record.properties)
+        details["inputDatasets"] = []
+        details["outputDatasets"] = []
+        details["runDefinition"] = record.definition
+        details["logFiles"] = {name: str(path) for name, path in self._log_files().items()}
+        details["submittedBy"] = _user()
+        if record.error:
+            details["error"] = record.error
+        if record.warnings:
+            details["warnings"] = record.warnings
+        return details
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        details = self.get_details()
+        details["logFiles"] = {
+            name: Path(path).read_text("utf-8", "replace") for name, path in self._log_files().items()
+        }
+        return details
+
+    # -- files ------------------------------------------------------------------------------------------------
+    def _log_files(self) -> dict[str, Path]:
+        layout = self._layout()
+        files: dict[str, Path] = {}
+        for name, path in (
+            ("azureml-logs/20_image_build_log.txt", layout.build_log),
+            ("azureml-logs/60_control_log.txt", layout.control_log),
+            ("azureml-logs/70_driver_log.txt", layout.std_log),
+            ("user_logs/std_log.txt", layout.std_log),
+        ):
+            if path.exists():
+                files[name] = path
+        if layout.logs.is_dir():
+            for path in sorted(layout.logs.rglob("*")):
+                if path.is_file():
+                    files[f"logs/{path.relative_to(layout.logs).as_posix()}"] = path
+        return files
+
+    def _artifacts(self) -> dict[str, Path]:
+        layout = self._layout()
+        files = dict(self._log_files())
+        for prefix, folder in (("outputs", layout.outputs), ("", layout.uploads)):
+            if folder.is_dir():
+                for path in sorted(folder.rglob("*")):
+                    if path.is_file():
+                        rel = path.relative_to(folder).as_posix()
+                        files[f"{prefix}/{rel}" if prefix else rel] = path
+        return files
+
+    def get_file_names(self) -> list[str]:
+        return sorted(self._artifacts())
+
+    def _artifact_path(self, name: str) -> Path:
+        from jupyter_amltrain.exceptions import UserErrorException
+
+        clean = name.replace("\\", "/").lstrip("./") if name.startswith("./") else name.replace("\\", "/")
+        files = self._artifacts()
+        if clean not in files:
+            raise UserErrorException(
+                f"File {name!r} is not among the files of run {self._run_id}. Known files: "
+                f"{', '.join(sorted(files)[:20]) or 'none'} (see run.get_file_names())."
+            )
+        return files[clean]
+
+    def download_file(self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False) -> None:
+        source = self._artifact_path(name)
+        target = Path(output_file_path) if output_file_path else Path(Path(name).name)
+        if target.is_dir():
+            target = target / Path(name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+
+    def download_files(
+        self,
+        prefix: str | None = None,
+        output_directory: str | None = None,
+        output_paths: list[str] | None = None,
+        batch_size: int = 100,
+        append_prefix: bool = True,
+        timeout_seconds: int | None = None,
+    ) -> None:
+        from jupyter_amltrain.exceptions import UserErrorException
+
+        root = Path(output_directory or ".").resolve()
+        names = [n for n in self.get_file_names() if prefix is None or n.startswith(prefix)]
+        if output_paths is not None and len(output_paths) != len(names):
+            raise UserErrorException(
+                f"output_paths has {len(output_paths)} entries but {len(names)} files match; pass one per file."
+            )
+        for index, name in enumerate(names):
+            relative = name if append_prefix or not prefix else name[len(prefix) :].lstrip("/")
+            target = (root / (output_paths[index] if output_paths else relative)).resolve()
+            if root not in target.parents and target != root:
+                raise UserErrorException(f"Refusing to write {name!r} outside {root}: path escapes the folder.")
+            self.download_file(name, str(target))
+
+    def get_all_logs(self, destination: str | None = None) -> list[str]:
+        root = Path(destination or Path("assets") / self._run_id)
+        written = []
+        for name in self._log_files():
+            target = root / name
+            self.download_file(name, str(target))
+            written.append(str(target))
+        return written
+
+    def upload_file(self, name: str, path_or_stream: str | IO[bytes], datastore_name: str | None = None) -> Any:
+        return self._tracker().upload_file(name, path_or_stream)
+
+    def upload_folder(self, name: str, path: str, datastore_name: str | None = None) -> Any:
+        return self._tracker().upload_folder(name, path)
+
+    # -- metrics, tags, properties --------------------------------------------------------------------------
+    def _tracker(self) -> Any:
+        return _HostTracker(self)
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        self._tracker().log(name, value, description, step)
+
+    def log_list(self, name: str, value: Any, description: str = "") -> None:
+        self._tracker().log_list(name, value, description)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        self._tracker().log_row(name, description, **kwargs)
+
+    def log_table(self, name: str, value: Any, description: str = "") -> None:
+        self._tracker().log_table(name, value, description)
+
+    def log_image(self, name: str, path: str | None = None, plot: Any = None, description: str = "") -> Any:
+        return self._tracker().log_image(name, path=path, plot=plot, description=description)
+
+    def tag(self, key: str, value: Any = None) -> None:
+        self._tracker().tag(key, value)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self._tracker().set_tags(tags)
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        self._tracker().add_properties(properties)
+
+    def get_tags(self) -> dict[str, Any]:
+        self._ingest()
+        return dict(self._require().tags)
+
+    def get_properties(self) -> dict[str, Any]:
+        self._ingest()
+        return dict(self._require().properties)
+
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
+    ) -> dict[str, Any]:
+        from jupyter_amltrain.engine.tracking.query import get_metrics
+
+        self._ingest()
+        metrics = get_metrics(self._ws.store, self._run_id, name)
+        return {self._run_id: metrics} if recursive else metrics
+
+    def flush(self, timeout_seconds: int = 300) -> None:
+        self._tracker().flush()
+
+    # -- control ----------------------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        from jupyter_amltrain.engine.runs.records import request_cancel
+
+        request_cancel(self._ws.store, self._run_id)
+
+    def wait_for_completion(
+        self, show_output: bool = False, wait_post_processing: bool = False, raise_on_error: bool = True
+    ) -> dict[str, Any]:
+        from jupyter_amltrain.exceptions import ActivityFailedException, ExperimentExecutionException
+
+        try:
+            if show_output:
+                self._stream_until_done(sys.stdout, wait_post_processing)
+            else:
+                while self.get_status() in RUNNING_STATES + POST_PROCESSING_STATES:
+                    time.sleep(0.25)
+        except KeyboardInterrupt:
+            raise ExperimentExecutionException(
+                "The output streaming for the run interrupted.\nBut the run is still executing on the compute "
+                "target. \nDetails for canceling the run can be found here: https://aka.ms/aml-docs-cancel-run "
+                f"(locally: run.cancel(), or `amltrain cancel {self._run_id}`)."
+            ) from None
+        self._ingest()
+        details = self.get_details()
+        if show_output:
+            self._print_summary(details, sys.stdout)
+        error = details.get("error")
+        if error and raise_on_error:
+            raise ActivityFailedException(error_details=json.dumps(error, indent=4))
+        return details
+
+    def _stream_until_done(self, out: IO[str], wait_post_processing: bool) -> None:
+        out.write(f"RunId: {self._run_id}\nWeb View: {self.get_portal_url()}\n\n")
+        out.flush()
+        layout = self._layout()
+        order = [("azureml-logs/20_image_build_log.txt", layout.build_log), ("user_logs/std_log.txt", layout.std_log)]
+        current = -1
+        handle: IO[str] | None = None
+        pending = ""
+        try:
+            while True:
+                status = self.get_status()
+                done = status not in RUNNING_STATES + POST_PROCESSING_STATES
+                for index in range(len(order) - 1, current, -1):
+                    if order[index][1].exists():
+                        if handle is not None:
+                            pending += handle.read()
+                            if pending:
+                                out.write(pending if pending.endswith("\n") else pending + "\n")
+                            handle.close()
+                        pending = ""
+                        current = index
+                        name = order[index][0]
+                        out.write(f"Streaming {name}\n{'=' * (len(name) + 10)}\n\n")
+                        handle = open(order[index][1], encoding="utf-8", errors="replace")  # noqa: SIM115
+                        break
+                if handle is not None:
+                    pending += handle.read()
+                    if "\n" in pending:
+                        complete, pending = pending.rsplit("\n", 1)
+                        out.write(complete + "\n")
+                    out.flush()
+                if done:
+                    if handle is not None:
+                        pending += handle.read()
+                    if pending:
+                        out.write(pending + "\n")
+                    out.write("\n")
+                    return
+                time.sleep(STREAM_POLL_SECONDS)
+        finally:
+            if handle is not None:
+                handle.close()
+
+    def _print_summary(self, details: dict[str, Any], out: IO[str]) -> None:
+        out.write(f"Execution Summary\n=================\nRunId: {self._run_id}\nWeb View: {self.get_portal_url()}\n\n")
+        warnings = [w.get("message") for w in details.get("warnings", []) if w.get("message")]
+        if warnings:
+            out.write("Warnings:\n" + "\n".join(warnings) + "\n\n")
+        if details.get("error"):
+            out.write("Error:\n" + json.dumps(details["error"], indent=4) + "\n\n")
+        out.flush()
+
+    def get_portal_url(self) -> str:
+        return self._layout().root.as_uri()
+
+    # -- models -----------------------------------------------------------------------------------------------
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str | None = None,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        description: str | None = None,
+        datasets: Any = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **kwargs: Any,
+    ) -> Model:
+        from jupyter_amltrain.core.model import Model
+
+        return Model._register_from_run(
+            self,
+            model_name,
+            model_path or "outputs",
+            tags=tags,
+            properties=properties,
+            description=description,
+            model_framework=model_framework,
+            model_framework_version=model_framework_version,
+        )
+
+    # -- display ----------------------------------------------------------------------------------------------
+    def __str__(self) -> str:
+        return (
+            f"Run(Experiment: {self._experiment.name},\nId: {self._run_id},\nType: {self.RUN_TYPE},\n"
+            f"Status: {self.get_status()})"
+        )
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cells = [
+            self._experiment.name,
+            self._run_id,
+            self.RUN_TYPE,
+            self.get_status(),
+            f'<a href="{self.get_portal_url()}">Link to run folder</a>',
+        ]
+        head = "".join(f"<th>{h}</th>" for h in ("Experiment", "Id", "Type", "Status", "Details Page"))
+        row = "".join(f"<td>{c if c.startswith('<a') else html.escape(c)}</td>" for c in cells)
+        return f"<table><tr>{head}</tr><tr>{row}</tr></table>"
+
+
+class _HostTracker:
+    """Logging to a run from the notebook: rows go straight into the store."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def _log(self, kind: str, name: str, value: Any, step: int | None = None, description: str = "") -> None:
+        from jupyter_amltrain.engine.tracking.ingest import log_to_store
+
+        log_to_store(self.run._ws.store, self.run.id, kind, name, value, step=step, description=description or "")
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        self._log("scalar", name, value, step, description)
+
+    def log_list(self, name: str, value: Any, description: str = "") -> None:
+        self._log("list", name, list(value), None, description)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        self._log("row", name, kwargs, None, description or "")
+
+    def log_table(self, name: str, value: Any, description: str = "") -> None:
+        self._log("table", name, value, None, description)
+
+    def log_image(self, name: str, path: str | None = None, plot: Any = None, description: str = "") -> Any:
+        return self._context().log_image(name, path=path, plot=plot, description=description)
+
+    def _context(self) -> JobContext:
+        layout = self.run._layout().ensure()
+        return JobContext(run_id=self.run.id, tracking_dir=str(layout.tracking), workdir=str(layout.wd))
+
+    def tag(self, key: str, value: Any = None) -> None:
+        self.set_tags({key: "" if value is None else value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        from jupyter_amltrain.engine.runs.records import update_run
+
+        merged = {**self.run._require().tags, **{k: str(v) for k, v in tags.items()}}
+        update_run(self.run._ws.store, self.run.id, tags=merged)
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        from jupyter_amltrain.engine.runs.records import update_run
+        from jupyter_amltrain.exceptions import UserErrorException
+
+        current = self.run._require().properties
+        clashes = [k for k, v in properties.items() if k in current and current[k] != str(v)]
+        if clashes:
+            raise UserErrorException(f"Properties are immutable: {clashes} already set on run {self.run.id}.")
+        merged = {**current, **{k: str(v) for k, v in properties.items()}}
+        update_run(self.run._ws.store, self.run.id, properties=merged)
+
+    def upload_file(self, name: str, path_or_stream: Any) -> Any:
+        result = self._context().upload_file(name, path_or_stream)
+        self.run._ingest()
+        return result
+
+    def upload_folder(self, name: str, path: str) -> Any:
+        result = self._context().upload_folder(name, path)
+        self.run._ingest()
+        return result
+
+    def flush(self) -> None:
+        return None
+
+
+class _JobRun(Run):
+    """The run as seen from inside its job: every call appends to the run's event file."""
+
+    def __init__(self, context: JobContext):
+        self._context = context
+        self._run_id = context.run_id
+        self._experiment = _JobExperiment(os.environ.get("AZUREML_ARM_PROJECT_NAME", ""))  # type: ignore[assignment]
+
+    def _tracker(self) -> Any:
+        return self._context
+
+    def get_status(self) -> str:
+        return "Running"
+
+    def __str__(self) -> str:
+        return (
+            f"Run(Experiment: {self._experiment.name},\nId: {self._run_id},\nType: {self.RUN_TYPE},\nStatus: Running)"
+        )
+
+    __repr__ = __str__
+
+
+class _OfflineRun(Run):
+    """Outside any job: logging calls print what they would have recorded (v1's offline protocol)."""
+
+    def __init__(self, context: OfflineContext):
+        self._context = context
+        self._run_id = f"OfflineRun_{int(time.time())}"
+        self._experiment = _JobExperiment("offline")  # type: ignore[assignment]
+
+    def _tracker(self) -> Any:
+        return self._context
+
+    def get_status(self) -> str:
+        return "Running"
+
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
+    ) -> dict[str, Any]:
+        return {}
+
+    def __str__(self) -> str:
+        return f"Run(Experiment: offline,\nId: {self._run_id},\nType: None,\nStatus: Running)"
+
+    __repr__ = __str__
+
+
+class _JobExperiment:
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int((epoch % 1) * 1e6):06d}Z"
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+def iter_runs(records: list[RunRecord], experiment: Experiment) -> Iterator[Run]:
+    from jupyter_amltrain.core.script_run import ScriptRun
+
+    for record in records:
+        yield ScriptRun(experiment, record.run_id)

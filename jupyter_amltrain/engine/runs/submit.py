@@ -1,0 +1,103 @@
+"""Submitting a run: validate, snapshot, record, then hand it to a detached supervisor.
+
+Everything that can be refused is checked before the run record is written, so a refused submission
+leaves nothing behind in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, get_pool
+from jupyter_amltrain.engine.images.spec import ImageSpec
+from jupyter_amltrain.engine.runs import records
+from jupyter_amltrain.engine.runs.plan import RunPlan, image_to_dict
+from jupyter_amltrain.engine.snapshots import SnapshotResult, SnapshotStore
+from jupyter_amltrain.engine.store.layout import RunLayout
+from jupyter_amltrain.engine.workspace import LocalWorkspace
+from jupyter_amltrain.exceptions import ComputeTargetException
+
+
+@dataclass
+class SubmitRequest:
+    experiment: str
+    source_dir: Path
+    command: list[str]
+    image: ImageSpec
+    use_docker: bool
+    target: str = LOCAL_TARGET
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    shm_size: str = "2g"
+    docker_arguments: list[str] = field(default_factory=list)
+    max_run_duration_seconds: int | None = None
+    definition: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    registry_password: str | None = None
+    host_python: str | None = None
+    gpus_wanted: int | None = None
+
+
+def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecord, SnapshotResult]:
+    records.check_experiment_name(request.experiment)
+    if request.target != LOCAL_TARGET and get_pool(ws.store, request.target) is None:
+        raise ComputeTargetException(
+            f"ComputeTargetNotFound: Compute Target with name {request.target} not found in provided workspace. "
+            "Create it with ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...)) or "
+            "submit to 'local'."
+        )
+    if request.use_docker:
+        from jupyter_amltrain.engine.runs.backends.docker_backend import docker_client
+
+        docker_client()  # refuse now, with the fix, rather than fail later in the supervisor
+    snapshot = SnapshotStore(ws.layout.snapshots).take(request.source_dir)
+    properties = {
+        "_azureml.ComputeTargetType": "local" if request.target == LOCAL_TARGET else "amlcompute",
+        "ContentSnapshotId": snapshot.snapshot_id,
+        "amltrain.backend": "docker" if request.use_docker else "process",
+    }
+    experiment_id = records.ensure_experiment(ws.store, request.experiment)
+    record = records.create_run(
+        ws.store, experiment=request.experiment, target=request.target, definition=request.definition,
+        snapshot_id=snapshot.snapshot_id, properties=properties, tags=request.tags, warnings=snapshot.warnings,
+    )
+    layout = RunLayout(ws.layout.run_dir(record.run_id)).ensure()
+    plan = RunPlan(
+        run_id=record.run_id, experiment=request.experiment, experiment_id=experiment_id,
+        workspace={"name": ws.name, "subscription_id": ws.subscription_id, "resource_group": ws.resource_group},
+        backend="docker" if request.use_docker else "process", image=image_to_dict(request.image),
+        command=request.command, environment_variables=request.environment_variables, shm_size=request.shm_size,
+        docker_arguments=request.docker_arguments, max_run_duration_seconds=request.max_run_duration_seconds,
+        gpus_wanted=request.gpus_wanted, snapshot_id=snapshot.snapshot_id, host_python=request.host_python,
+        run_as=None if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}",
+    )
+    plan.save(layout.root / "plan.json")
+    secrets = {"registry_password": request.registry_password} if request.registry_password else {}
+    pid = spawn_supervisor(ws, record.run_id, secrets)
+    records.update_run(ws.store, record.run_id, supervisor_pid=pid)
+    fresh = records.get_run(ws.store, record.run_id)
+    assert fresh is not None
+    return fresh, snapshot
+
+
+def spawn_supervisor(ws: LocalWorkspace, run_id: str, secrets: dict[str, Any], *, recover: bool = False) -> int:
+    layout = RunLayout(ws.layout.run_dir(run_id)).ensure()
+    env = dict(os.environ, AMLTRAIN_HOME=str(ws.settings.home))
+    argv = [sys.executable, "-m", "jupyter_amltrain.engine.runs.supervisor", str(ws.root), run_id]
+    with open(layout.control_log, "ab") as control_log:
+        process = subprocess.Popen(
+            [*argv, *(["--recover"] if recover else [])], stdin=subprocess.PIPE, stdout=control_log,
+            stderr=control_log, start_new_session=True, env=env, close_fds=True,
+        )
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(secrets).encode())
+    process.stdin.close()
+    # Reap it when it ends so it never lingers as a zombie that looks alive to recovery.
+    threading.Thread(target=process.wait, name=f"reap-{run_id}", daemon=True).start()
+    return process.pid

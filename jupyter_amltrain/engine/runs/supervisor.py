@@ -1,0 +1,279 @@
+"""The detached process that carries one run from Queued to a terminal status.
+
+It is started in its own session by ``submit`` (and again by ``recover`` if it died), so a run finishes
+correctly whatever happens to the kernel that submitted it. Usage::
+
+    python -m jupyter_amltrain.engine.runs.supervisor WORKSPACE_ROOT RUN_ID [--recover]
+
+A registry password, when there is one, arrives as JSON on stdin and is held in memory only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from jupyter_amltrain.engine.compute.gpus import detect_gpus
+from jupyter_amltrain.engine.compute.scheduler import Booking, try_book
+from jupyter_amltrain.engine.runs import records
+from jupyter_amltrain.engine.runs.backends.base import Outcome
+from jupyter_amltrain.engine.runs.plan import RunPlan
+from jupyter_amltrain.engine.settings import load_settings
+from jupyter_amltrain.engine.store.db import Store
+from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
+from jupyter_amltrain.engine.tracking.ingest import ingest_events
+from jupyter_amltrain.exceptions import AzureMLException
+
+INGEST_EVERY = 1.0
+CANCEL_GRACE_SECONDS = 10
+
+
+class Canceled(Exception):
+    pass
+
+
+class Supervisor:
+    def __init__(self, root: Path, run_id: str, secrets: dict[str, Any] | None = None):
+        self.settings = load_settings()
+        self.workspace = WorkspaceLayout(root)
+        self.store = Store(self.workspace.database)
+        self.run_id = run_id
+        self.layout = RunLayout(self.workspace.run_dir(run_id)).ensure()
+        self.plan = RunPlan.load(self.layout.root / "plan.json")
+        self.password = (secrets or {}).get("registry_password")
+        self.poll = self.settings.poll_interval
+
+    # -- logging --------------------------------------------------------------------------------------------
+    def control(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        with open(self.layout.control_log, "a", encoding="utf-8") as log:
+            log.write(f"[{stamp}Z] {message}\n")
+
+    def build_log(self, line: str) -> None:
+        with open(self.layout.build_log, "a", encoding="utf-8") as log:
+            log.write(line if line.endswith("\n") else line + "\n")
+
+    def status(self, status: str, sub_status: str = "", **fields: Any) -> None:
+        record = records.get_run(self.store, self.run_id)
+        if record is None:
+            raise Canceled()
+        if record.cancel_requested and status not in records.TERMINAL:
+            raise Canceled()
+        if not records.set_status(self.store, self.run_id, status, sub_status, **fields):
+            raise Canceled()  # already terminal (canceled while queued)
+        if (record.status, record.sub_status) != (status, sub_status):
+            self.control(f"status {status}" + (f": {sub_status}" if sub_status else ""))
+
+    def cancel_requested(self) -> bool:
+        record = records.get_run(self.store, self.run_id)
+        return record is None or record.cancel_requested
+
+    # -- phases -----------------------------------------------------------------------------------------------
+    def wait_for_node(self) -> Booking:
+        while True:
+            booked = try_book(self.store, self.run_id, self.plan.gpus_wanted)
+            if isinstance(booked, Booking):
+                if booked.gpus:
+                    self.control(f"booked node {booked.node} with GPUs {list(booked.gpus)}")
+                return booked
+            self.status("Queued", booked.reason)
+            time.sleep(self.poll)
+
+    def prepare(self) -> tuple[str, str]:
+        """Build or find the environment; returns (image or '' for processes, interpreter)."""
+        spec = self.plan.image_spec()
+        self.status("Preparing", "preparing environment")
+
+        def progress(text: str) -> None:
+            self.status("Preparing", text)
+
+        if self.plan.backend == "docker":
+            from jupyter_amltrain.engine.images.builder import ImageBuilder
+            from jupyter_amltrain.engine.runs.backends.docker_backend import docker_client
+
+            builder = ImageBuilder(docker_client(), self.settings)
+            built = builder.ensure(spec, password=self.password, log=self.build_log, progress=progress)
+            records.update_run(self.store, self.run_id, image_hash=built.hash)
+            self.control(f"image {built.tag} ({'cache hit' if built.cache_hit else 'built'})")
+            return built.tag, built.python
+        if spec.user_managed:
+            return "", self.plan.host_python or sys.executable
+        from jupyter_amltrain.engine.images.localenv import ensure_local_env
+        from jupyter_amltrain.engine.images.spec import image_hash
+
+        python = ensure_local_env(spec, Path(self.settings.home) / "envs", log=self.build_log)
+        records.update_run(self.store, self.run_id, image_hash=image_hash(spec))
+        return "", str(python)
+
+    def materialize(self) -> None:
+        from jupyter_amltrain.engine.snapshots import SnapshotStore
+
+        if self.plan.snapshot_id and not (self.layout.wd / ".amltrain-materialized").exists():
+            self.status("Starting", "copying snapshot")
+            if self.layout.wd.exists():  # a half-made copy from a supervisor that died: start it over
+                import shutil
+
+                shutil.rmtree(self.layout.wd)
+            SnapshotStore(self.workspace.snapshots).materialize(self.plan.snapshot_id, self.layout.wd)
+            (self.layout.wd / ".amltrain-materialized").touch()
+        self.layout.outputs.mkdir(parents=True, exist_ok=True)
+        self.layout.logs.mkdir(parents=True, exist_ok=True)
+
+    def watch(self, poll_outcome: Any, stop: Any) -> Outcome:
+        started = time.monotonic()
+        last_ingest = 0.0
+        stopping = False
+        while True:
+            outcome = poll_outcome()
+            if outcome is not None:
+                return outcome
+            now = time.monotonic()
+            if now - last_ingest >= INGEST_EVERY:
+                ingest_events(self.store, self.run_id, self.layout.events)
+                last_ingest = now
+            if not stopping and self.cancel_requested():
+                self.control("cancel requested: stopping the job")
+                stop()
+                stopping = True
+            limit = self.plan.max_run_duration_seconds
+            if not stopping and limit and now - started > limit:
+                self.control(f"max_run_duration_seconds={limit} reached: stopping the job")
+                records.update_run(self.store, self.run_id, sub_status="max_run_duration_seconds reached")
+                self._timed_out = True
+                stop()
+                stopping = True
+            time.sleep(self.poll)
+
+    _timed_out = False
+
+    def execute(self, recover: bool) -> Outcome:
+        image, python = self.prepare()
+        self.materialize()
+        host_gpus = bool(detect_gpus())
+        record = records.get_run(self.store, self.run_id)
+        assert record is not None
+        gpus = record.gpus
+        if self.plan.backend == "docker":
+            from jupyter_amltrain.engine.runs.backends.docker_backend import DockerExecution, docker_client
+
+            execution = DockerExecution(docker_client(), self.plan, self.layout, self.control)
+            container = execution.find() if recover else None
+            if container is None or container.status == "created":
+                self.status("Starting", "starting container")
+                container = execution.start(image, python, gpus)
+                records.update_run(self.store, self.run_id, container=container.name)
+            else:
+                self.control(f"reattached to container {container.name}")
+            execution.follow_logs(container, from_start=True)
+            self.status("Running")
+            try:
+                return self.watch(lambda: execution.poll(container), lambda: execution.stop(container))
+            finally:
+                if self._should_remove(container):
+                    execution.remove(container)
+        from jupyter_amltrain.engine.runs.backends.process_backend import ProcessExecution
+
+        process = ProcessExecution(self.plan, self.layout, Path(self.settings.home), self.control)
+        pid = int(record.container.split(":", 1)[1]) if recover and record.container else None
+        if pid is None:
+            self.status("Starting", "starting process")
+            pid = process.start(python, gpus, host_gpus)
+            records.update_run(self.store, self.run_id, container=f"pid:{pid}")
+        else:
+            self.control(f"reattached to process {pid}")
+        self.status("Running")
+        return self.watch(lambda: process.poll(pid), lambda: process.stop(pid))
+
+    def _should_remove(self, container: Any) -> bool:
+        try:
+            container.reload()
+            return container.status not in ("running", "restarting")
+        except Exception:
+            return False
+
+    def finish(self, outcome: Outcome) -> None:
+        ingest_events(self.store, self.run_id, self.layout.events)
+        if not self.cancel_requested():
+            records.set_status(self.store, self.run_id, "Finalizing", "collecting outputs")
+        ingest_events(self.store, self.run_id, self.layout.events)
+        record = records.get_run(self.store, self.run_id)
+        fields: dict[str, Any] = {"exit_code": outcome.exit_code}
+        if record is not None and record.cancel_requested:
+            self.control("Run is canceled.")
+            records.set_status(self.store, self.run_id, "Canceled", "", **fields)
+            return
+        if outcome.exit_code == 0 and not outcome.lost and not self._timed_out:
+            self.control("The experiment completed successfully. Finalizing run...")
+            records.set_status(self.store, self.run_id, "Completed", "", **fields)
+            return
+        fields["error"] = {"error": failure_error(outcome, self.plan, timed_out=self._timed_out)}
+        self.control(f"The experiment failed: {fields['error']['error']['message']}")
+        records.set_status(self.store, self.run_id, "Failed", "", **fields)
+
+    def main(self, recover: bool = False) -> None:
+        records.update_run(self.store, self.run_id, supervisor_pid=os.getpid(), supervisor_started=time.time())
+        self.control(("recovering" if recover else "supervising") + f" run {self.run_id} (pid {os.getpid()})")
+        try:
+            self.status("Queued", "waiting for a node")
+            self.wait_for_node()
+            outcome = self.execute(recover)
+        except Canceled:
+            self.control("Run is canceled.")
+            records.set_status(self.store, self.run_id, "Canceled", "")
+            return
+        except AzureMLException as exc:
+            self.control(f"failed: {exc}")
+            records.set_status(self.store, self.run_id, "Failed", "",
+                               error={"error": {"code": type(exc).__name__, "message": str(exc)}})
+            return
+        except Exception as exc:
+            self.control("internal error:\n" + traceback.format_exc())
+            records.set_status(self.store, self.run_id, "Failed", "", error={"error": {
+                "code": "SystemError", "message": f"jupyter-amltrain failed while running the job: {exc!r}. "
+                "See azureml-logs/60_control_log.txt for the traceback."}})
+            return
+        self.finish(outcome)
+
+
+def failure_error(outcome: Outcome, plan: RunPlan, *, timed_out: bool) -> dict[str, Any]:
+    tail = outcome.stderr_tail.strip().splitlines()[-20:]
+    if outcome.lost:
+        message = f"The run's end could not be observed: {outcome.lost}."
+        code = "JobLost"
+    elif outcome.oom_killed or (outcome.exit_code == 137 and not timed_out):
+        message = ("The job was killed because it ran out of memory (exit code 137, OOM). Give it more memory "
+                   "(docker_runtime_config arguments ['--memory', '8g']) or reduce batch size.")
+        code = "OutOfMemory" if outcome.oom_killed else "Killed"
+    elif timed_out or outcome.timed_out:
+        message = (f"The run exceeded max_run_duration_seconds={plan.max_run_duration_seconds} and was stopped. "
+                   "Raise max_run_duration_seconds in ScriptRunConfig if it needs longer.")
+        code = "RunTimeout"
+    else:
+        last = tail[-1] if tail else ""
+        message = f"Execution failed with exit code {outcome.exit_code}." + (f" {last}" if last else "")
+        code = "UserError"
+    return {"code": code, "message": message, "exitCode": outcome.exit_code,
+            "stderrTail": "\n".join(tail), "details": []}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("root", type=Path)
+    parser.add_argument("run_id")
+    parser.add_argument("--recover", action="store_true")
+    args = parser.parse_args(argv)
+    secrets: dict[str, Any] = {}
+    if not sys.stdin.isatty():
+        text = sys.stdin.read()
+        secrets = json.loads(text) if text.strip() else {}
+    Supervisor(args.root, args.run_id, secrets).main(recover=args.recover)
+
+
+if __name__ == "__main__":
+    main()
