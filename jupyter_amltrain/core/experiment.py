@@ -40,9 +40,8 @@ class Experiment:
         return None
 
     def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
-        from jupyter_amltrain.core.script_run_config import ScriptRunConfig
-
         from jupyter_amltrain.core.script_run import ScriptRun
+        from jupyter_amltrain.core.script_run_config import ScriptRunConfig
         from jupyter_amltrain.core.submission import build_request
         from jupyter_amltrain.engine.runs.submit import submit
         from jupyter_amltrain.exceptions import UserErrorException

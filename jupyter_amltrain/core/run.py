@@ -20,7 +20,6 @@ from jupyter_amltrain.engine.runtime.context import JobContext, OfflineContext
 if TYPE_CHECKING:
     from jupyter_amltrain.core.experiment import Experiment
     from jupyter_amltrain.core.model import Model
-
     from jupyter_amltrain.engine.runs.records import RunRecord
 
 RUNNING_STATES = ("NotStarted", "Queued", "Preparing", "Starting", "Provisioning", "Running")
@@ -455,7 +454,7 @@ class _HostTracker:
         self.run = run
 
     def _log(self, kind: str, name: str, value: Any, step: int | None = None, description: str = "") -> None:
-        from jupyter_amltrain.engine.tracking.ingest import log_to_store
+        from jupyter_amltrain.engine.tracking.record import log_to_store
 
         log_to_store(self.run._ws.store, self.run.id, kind, name, value, step=step, description=description or "")
 

@@ -12,6 +12,7 @@ from jupyter_amltrain.engine.runs.submit import SubmitRequest
 from jupyter_amltrain.exceptions import UserErrorException
 
 if TYPE_CHECKING:
+    from jupyter_amltrain.core.runconfig import RunConfiguration
     from jupyter_amltrain.core.script_run_config import ScriptRunConfig
 
 
@@ -28,9 +29,8 @@ def _target_name(target: Any) -> str:
     return name
 
 
-def _command(config: ScriptRunConfig) -> list[str]:
-    run_config = config.run_config
-    command = config.command if config.command else getattr(run_config, "command", None)
+def _command(run_config: RunConfiguration) -> list[str]:
+    command = run_config.command
     if command:
         if isinstance(command, str):
             # A shell string: put the environment's interpreter first on PATH so `python x.py` means it.
@@ -39,19 +39,21 @@ def _command(config: ScriptRunConfig) -> list[str]:
         if tokens and tokens[0] in ("python", "python3"):
             tokens[0] = PYTHON_TOKEN
         return tokens
-    script = config.script or getattr(run_config, "script", None)
+    script = run_config.script
     if not script:
         raise UserErrorException(
             "ScriptRunConfig has neither script nor command. Pass script='train.py' (a file in source_directory) "
             "or command=['python', 'train.py']."
         )
-    arguments = config.arguments if config.arguments is not None else getattr(run_config, "arguments", None) or []
+    arguments = run_config.arguments or []
     return [PYTHON_TOKEN, str(script), *(str(arg) for arg in arguments)]
 
 
 def build_request(experiment_name: str, config: ScriptRunConfig, tags: dict[str, Any] | None) -> SubmitRequest:
+    from jupyter_amltrain.core.script_run_config import get_run_config_from_script_run
+
     config._validate()
-    run_config = config.run_config
+    run_config = get_run_config_from_script_run(config)  # the constructor's script/arguments/command applied
     environment = run_config.environment
     target = _target_name(getattr(run_config, "target", None))
     docker_config = getattr(run_config, "docker", None)
@@ -78,12 +80,12 @@ def build_request(experiment_name: str, config: ScriptRunConfig, tags: dict[str,
     variables.update(getattr(run_config, "environment_variables", None) or {})
     shm_size = getattr(docker_config, "shm_size", None) or environment.docker.shm_size or "2g"
     arguments = list(getattr(docker_config, "arguments", None) or environment.docker.arguments or [])
-    definition = run_config._serialize_to_dict() if hasattr(run_config, "_serialize_to_dict") else {}
-    definition.update({"script": config.script, "target": target})
+    definition = run_config._serialize_to_dict()
+    definition["target"] = target
     return SubmitRequest(
         experiment=experiment_name,
         source_dir=Path(config.source_directory or "."),
-        command=_command(config),
+        command=_command(run_config),
         image=image,
         use_docker=use_docker,
         target=target,

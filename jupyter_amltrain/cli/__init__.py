@@ -1,0 +1,1 @@
+"""The ``amltrain`` command line."""
