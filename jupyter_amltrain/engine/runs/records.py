@@ -170,6 +170,15 @@ def update_run(store: Store, run_id: str, **fields: Any) -> None:
         db.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*encoded.values(), run_id))
 
 
+def add_warning(store: Store, run_id: str, message: str) -> None:
+    with store.write() as db:
+        row = db.execute("SELECT warnings FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is not None:
+            warnings = loads(row["warnings"], [])
+            warnings.append({"message": message})
+            db.execute("UPDATE runs SET warnings = ? WHERE run_id = ?", (dumps(warnings), run_id))
+
+
 def status_history(store: Store, run_id: str) -> list[dict[str, Any]]:
     return [
         {"status": r["status"], "subStatus": r["sub_status"], "time": r["time"]}

@@ -79,11 +79,25 @@ class Supervisor:
         while True:
             booked = try_book(self.store, self.run_id, self.plan.gpus_wanted)
             if isinstance(booked, Booking):
-                if booked.gpus:
-                    self.control(f"booked node {booked.node} with GPUs {list(booked.gpus)}")
+                self._announce_gpus(booked)
                 return booked
             self.status("Queued", booked.reason)
             time.sleep(self.poll)
+
+    def _announce_gpus(self, booked: Booking) -> None:
+        from jupyter_amltrain.engine.compute.pools import get_pool
+
+        if booked.gpus:
+            self.control(f"booked node {booked.node} with GPUs {list(booked.gpus)}")
+            return
+        record = records.get_run(self.store, self.run_id)
+        pool = get_pool(self.store, record.target) if record else None
+        wanted = self.plan.gpus_wanted if self.plan.gpus_wanted is not None else (pool.gpus_per_node if pool else 0)
+        if wanted and pool is not None and not pool.gpu_ids:
+            warning = (f"Compute '{pool.name}' ({pool.vm_size}) asks for {wanted} GPU(s) per node, but this host "
+                       "has no GPU visible to NVML: the job runs on the CPU.")
+            self.control(f"WARNING: {warning}")
+            records.add_warning(self.store, self.run_id, warning)
 
     def prepare(self) -> tuple[str, str]:
         """Build or find the environment; returns (image or '' for processes, interpreter)."""

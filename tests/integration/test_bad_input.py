@@ -1,0 +1,282 @@
+"""Bad input, table-driven: each case gets a clear error naming the problem and the fix, and the store is
+left exactly as it was (no run, environment, model or compute half-written)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_amltrain.core import Environment, Experiment, Model, Run, ScriptRunConfig, Workspace
+from jupyter_amltrain.core.compute import AmlCompute, ComputeTarget
+from jupyter_amltrain.core.conda_dependencies import CondaDependencies
+from jupyter_amltrain.core.runconfig import RunConfiguration
+from jupyter_amltrain.exceptions import AzureMLException
+
+TABLES = ("environments", "computes", "runs", "metrics", "models", "run_status_history")
+# Experiment(ws, name) creates the experiment on construction, as v1 does: that row is not a half-written submission.
+
+
+def _state(ws: Workspace) -> dict[str, Any]:
+    store = ws._local.store
+    counts = {t: store.query_one(f"SELECT COUNT(*) FROM {t}")[0] for t in TABLES}
+    files = sorted(str(p.relative_to(ws._local.root)) for sub in ("runs", "models")
+                   for p in (ws._local.root / sub).rglob("*"))
+    return {"counts": counts, "files": files}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _src(project: Path, **kwargs: Any) -> ScriptRunConfig:
+    _write(project / "src" / "train.py", "print('hi')\n")
+    run_config = RunConfiguration()
+    run_config.environment.python.user_managed_dependencies = True
+    return ScriptRunConfig(source_directory=str(project / "src"), **{"script": "train.py",
+                                                                       "run_config": run_config, **kwargs})
+
+
+def _completed_run(ws: Workspace, project: Path) -> Run:
+    run = Experiment(ws, "exp").submit(_src(project))
+    run.wait_for_completion()
+    return run
+
+
+def _sparse(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+
+
+def case_missing_script(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_src(p, script="trian.py"))
+
+
+def case_missing_source_directory(ws: Workspace, p: Path) -> None:
+    src = _src(p)
+    src.source_directory = str(p / "nope")
+    Experiment(ws, "exp").submit(src)
+
+
+def case_script_escapes_source_directory(ws: Workspace, p: Path) -> None:
+    _write(p / "outside.py", "print(1)\n")
+    Experiment(ws, "exp").submit(_src(p, script="../outside.py"))
+
+
+def case_invalid_experiment_name(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "bad name with spaces")
+
+
+def case_experiment_name_traversal(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "../../etc")
+
+
+def case_invalid_workspace_name(ws: Workspace, p: Path) -> None:
+    Workspace.get("no spaces allowed!")
+
+
+def case_config_json_missing(ws: Workspace, p: Path) -> None:
+    Workspace.from_config(path="/")
+
+
+def case_config_json_malformed(ws: Workspace, p: Path) -> None:
+    Workspace.from_config(path=str(_write(p / "broken" / "config.json", "{not json")))
+
+
+def case_unknown_compute(ws: Workspace, p: Path) -> None:
+    ComputeTarget(workspace=ws, name="no-such-cluster")
+
+
+def case_submit_to_unknown_compute(ws: Workspace, p: Path) -> None:
+    src = _src(p)
+    src.run_config.target = "no-such-cluster"
+    Experiment(ws, "exp").submit(src)
+
+
+def case_reserved_compute_name(ws: Workspace, p: Path) -> None:
+    ComputeTarget.create(ws, "local", AmlCompute.provisioning_configuration(vm_size="STANDARD_NC6", max_nodes=1))
+
+
+def case_invalid_compute_name(ws: Workspace, p: Path) -> None:
+    ComputeTarget.create(ws, "bad/name", AmlCompute.provisioning_configuration(vm_size="STANDARD_NC6", max_nodes=1))
+
+
+def case_min_nodes_above_max(ws: Workspace, p: Path) -> None:
+    AmlCompute.provisioning_configuration(vm_size="STANDARD_NC6", min_nodes=3, max_nodes=1)
+
+
+def case_unknown_vm_size(ws: Workspace, p: Path) -> None:
+    ComputeTarget.create(ws, "c1", AmlCompute.provisioning_configuration(vm_size="Standard_XYZ99", max_nodes=1))
+
+
+def case_gpu_ids_that_do_not_exist(ws: Workspace, p: Path) -> None:
+    ComputeTarget.create(ws, "c2", AmlCompute.provisioning_configuration(vm_size="STANDARD_NC6", max_nodes=1,
+                                                                         gpu_ids=[7]))
+
+
+def case_malformed_conda_yaml(ws: Workspace, p: Path) -> None:
+    Environment.from_conda_specification("env", str(_write(p / "env.yml", "dependencies: [unclosed\n")))
+
+
+def case_conda_yaml_wrong_structure(ws: Workspace, p: Path) -> None:
+    Environment.from_conda_specification("env", str(_write(p / "env.yml", "dependencies: 42\n"))).register(ws)
+
+
+def case_reserved_environment_name(ws: Workspace, p: Path) -> None:
+    Environment("AzureML-Minimal").register(ws)
+
+
+def case_environment_not_found(ws: Workspace, p: Path) -> None:
+    Environment.get(ws, "never-registered")
+
+
+def case_command_and_script(ws: Workspace, p: Path) -> None:
+    ScriptRunConfig(source_directory=str(p), script="train.py", command=["python", "train.py"])
+
+
+def case_interpreter_path_missing(ws: Workspace, p: Path) -> None:
+    src = _src(p)
+    src.run_config.environment.python.interpreter_path = "/opt/nowhere/bin/python"
+    Experiment(ws, "exp").submit(src)
+
+
+def case_conda_only_package(ws: Workspace, p: Path) -> None:
+    src = _src(p)
+    env = src.run_config.environment
+    env.python.user_managed_dependencies = False
+    env.python.conda_dependencies = CondaDependencies.create(conda_packages=["cudatoolkit=11.3"])
+    Experiment(ws, "exp").submit(src)
+
+
+def case_snapshot_over_size_limit(ws: Workspace, p: Path) -> None:
+    src = _src(p)
+    _sparse(p / "src" / "data" / "big.bin", 301 * 1024 * 1024)
+    Experiment(ws, "exp").submit(src)
+
+
+def case_snapshot_over_file_limit(ws: Workspace, p: Path) -> None:
+    src = _src(p)
+    for i in range(2001):
+        _write(p / "src" / "many" / f"f{i}.txt", "x")
+    Experiment(ws, "exp").submit(src)
+
+
+def case_metric_value_too_big(ws: Workspace, p: Path) -> None:
+    _completed_run(ws, p)
+    before = _state(ws)
+    run = next(Experiment(ws, "exp").get_runs())
+    try:
+        run.log("huge", 2**70)
+    finally:
+        assert _state(ws) == before
+
+
+def case_metric_table_ragged(ws: Workspace, p: Path) -> None:
+    run = _completed_run(ws, p)
+    before = _state(ws)
+    try:
+        run.log_table("t", {"a": [1, 2], "b": [1]})
+    finally:
+        assert _state(ws) == before
+
+
+def case_download_outside_folder(ws: Workspace, p: Path) -> None:
+    run = _completed_run(ws, p)
+    run.download_files(prefix="user_logs", output_directory=str(p / "dl"), output_paths=["../../escape.txt"])
+
+
+def case_download_unknown_file(ws: Workspace, p: Path) -> None:
+    _completed_run(ws, p).download_file("../../workspace.db", str(p / "x"))
+
+
+def case_model_path_missing(ws: Workspace, p: Path) -> None:
+    _completed_run(ws, p).register_model("m", "outputs/never.pkl")
+
+
+def case_model_name_traversal(ws: Workspace, p: Path) -> None:
+    Model.register(ws, str(_write(p / "m.pkl", "x")), "../evil")
+
+
+def case_model_not_found(ws: Workspace, p: Path) -> None:
+    Model(ws, "never-registered")
+
+
+def case_run_not_found(ws: Workspace, p: Path) -> None:
+    Run(Experiment(ws, "exp"), "exp_1_deadbeef")
+
+
+def case_missing_ca_bundle(ws: Workspace, p: Path) -> None:
+    os.environ["AMLTRAIN_CA_BUNDLE"] = str(p / "missing.pem")
+    try:
+        src = _src(p)
+        env = src.run_config.environment
+        env.python.user_managed_dependencies = False
+        env.python.conda_dependencies = CondaDependencies.create(pip_packages=["six"])
+        run = Experiment(ws, "exp").submit(src)
+        run.wait_for_completion()
+    finally:
+        del os.environ["AMLTRAIN_CA_BUNDLE"]
+
+
+CASES: list[tuple[Callable[[Workspace, Path], None], list[str]]] = [
+    (case_missing_script, ["trian.py", "did you mean 'train.py'"]),
+    (case_missing_source_directory, ["nope", "source_directory"]),
+    (case_script_escapes_source_directory, ["outside.py"]),
+    (case_invalid_experiment_name, ["Experiment name", "No whitespace"]),
+    (case_experiment_name_traversal, ["Experiment name"]),
+    (case_invalid_workspace_name, ["Workspace name"]),
+    (case_config_json_missing, ["config.json, could not be found"]),
+    (case_config_json_malformed, ["not valid JSON", "workspace_name"]),
+    (case_unknown_compute, ["ComputeTargetNotFound", "no-such-cluster"]),
+    (case_submit_to_unknown_compute, ["no-such-cluster", "ComputeTarget.create"]),
+    (case_reserved_compute_name, ["reserved name"]),
+    (case_invalid_compute_name, ["bad/name", "letters, digits and hyphens"]),
+    (case_min_nodes_above_max, ["min nodes count"]),
+    (case_unknown_vm_size, ["Standard_XYZ99", "gpus_per_node"]),
+    (case_gpu_ids_that_do_not_exist, ["[7]", "gpu_ids"]),
+    (case_malformed_conda_yaml, ["env.yml", "line"]),
+    (case_conda_yaml_wrong_structure, ["env.yml", "dependencies"]),
+    (case_reserved_environment_name, ["AzureML"]),
+    (case_environment_not_found, ["never-registered"]),
+    (case_command_and_script, ["command", "script"]),
+    (case_interpreter_path_missing, ["/opt/nowhere/bin/python", "user_managed_dependencies"]),
+    (case_conda_only_package, ["cudatoolkit", "PyPI"]),
+    (case_snapshot_over_size_limit, ["exceeds the limit of 300.0 MB", "big.bin", ".amlignore"]),
+    (case_snapshot_over_file_limit, ["exceeds the file limit of 2000", "many"]),
+    (case_metric_value_too_big, ["huge", "64"]),
+    (case_metric_table_ragged, ["a", "b"]),
+    (case_download_outside_folder, ["outside"]),
+    (case_download_unknown_file, ["workspace.db", "get_file_names"]),
+    (case_model_path_missing, ["outputs/never.pkl"]),
+    (case_model_name_traversal, ["../evil"]),
+    (case_model_not_found, ["never-registered", "register"]),
+    (case_run_not_found, ["exp_1_deadbeef", "get_runs"]),
+    (case_missing_ca_bundle, ["missing.pem"]),
+]
+
+
+@pytest.mark.parametrize(("case", "expected"), CASES, ids=[c.__name__[5:] for c, _ in CASES])
+def test_bad_input_is_refused_clearly_and_leaves_nothing(ws: Workspace, project: Path,
+                                                         case: Callable[[Workspace, Path], None],
+                                                         expected: list[str]) -> None:
+    before = _state(ws)
+    with pytest.raises(AzureMLException) as caught:
+        case(ws, project)
+    message = str(caught.value)
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} missing from: {message}"
+    if case not in (case_metric_value_too_big, case_metric_table_ragged, case_download_outside_folder,
+                    case_download_unknown_file, case_model_path_missing, case_missing_ca_bundle):
+        assert _state(ws) == before
+
+
+def test_bad_input_table_is_big_enough() -> None:
+    assert len(CASES) >= 25
+    assert json.dumps([c.__name__ for c, _ in CASES])
