@@ -478,24 +478,17 @@ class _HostTracker:
         return JobContext(run_id=self.run.id, tracking_dir=str(layout.tracking), workdir=str(layout.wd))
 
     def tag(self, key: str, value: Any = None) -> None:
-        self.set_tags({key: "" if value is None else value})
+        self.set_tags({key: value})
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        from jupyter_amltrain.engine.runs.records import update_run
+        from jupyter_amltrain.engine.tracking.record import set_tags_in_store
 
-        merged = {**self.run._require().tags, **{k: str(v) for k, v in tags.items()}}
-        update_run(self.run._ws.store, self.run.id, tags=merged)
+        set_tags_in_store(self.run._ws.store, self.run.id, tags)
 
     def add_properties(self, properties: dict[str, Any]) -> None:
-        from jupyter_amltrain.engine.runs.records import update_run
-        from jupyter_amltrain.exceptions import UserErrorException
+        from jupyter_amltrain.engine.tracking.record import add_properties_in_store
 
-        current = self.run._require().properties
-        clashes = [k for k, v in properties.items() if k in current and current[k] != str(v)]
-        if clashes:
-            raise UserErrorException(f"Properties are immutable: {clashes} already set on run {self.run.id}.")
-        merged = {**current, **{k: str(v) for k, v in properties.items()}}
-        update_run(self.run._ws.store, self.run.id, properties=merged)
+        add_properties_in_store(self.run._ws.store, self.run.id, properties)
 
     def upload_file(self, name: str, path_or_stream: Any) -> Any:
         result = self._context().upload_file(name, path_or_stream)

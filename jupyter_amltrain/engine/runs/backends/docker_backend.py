@@ -27,6 +27,7 @@ from jupyter_amltrain.exceptions import DockerEngineException
 
 WORKDIR = "/amltrain/wd"
 TRACKING = "/amltrain/tracking"
+UPLOADS = "/amltrain/uploads"  # the runtime puts uploads beside its tracking folder
 LIB = "/amltrain/lib"
 
 
@@ -115,6 +116,7 @@ class DockerExecution:
             volumes={
                 str(self.layout.wd): {"bind": WORKDIR, "mode": "rw"},
                 str(self.layout.tracking): {"bind": TRACKING, "mode": "rw"},
+                str(self.layout.uploads): {"bind": UPLOADS, "mode": "rw"},
                 str(PACKAGE_DIR): {"bind": f"{LIB}/jupyter_amltrain", "mode": "ro"},
             },
             labels={"amltrain.run_id": self.plan.run_id, "amltrain.experiment": self.plan.experiment},
