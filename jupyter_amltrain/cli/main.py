@@ -27,11 +27,9 @@ def _workspace(name: str | None) -> Any:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from jupyter_amltrain.engine.images.base_image import ensure_base_image
-    from jupyter_amltrain.engine.runs.backends.docker_backend import docker_client
+    from jupyter_amltrain.engine.images.base_image import prepare_base_image
 
-    tag = ensure_base_image(docker_client(), lambda line: print(line, flush=True))
-    print(f"Base image ready: {tag}")
+    prepare_base_image(force=args.force, log=lambda line: print(line, flush=True))
     return 0
 
 
@@ -112,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-w", "--workspace", help="workspace name (default: config.json's, else 'default')")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("prepare", help="build the offline default base image").set_defaults(func=cmd_prepare)
+    prepare = sub.add_parser("prepare", help="build the offline default base image")
+    prepare.add_argument("--force", action="store_true", help="rebuild it even if present")
+    prepare.set_defaults(func=cmd_prepare)
     sub.add_parser("demo", help="run the train-on-local sample in Docker").set_defaults(func=cmd_demo)
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("-e", "--experiment")

@@ -87,7 +87,8 @@ def test_train_on_local_docker_default_cpu_image(ws: Workspace, sample: Path,
     again.wait_for_completion()
     assert again.get_status() == "Completed"
     assert "cache hit" in _log(again, "azureml-logs/20_image_build_log.txt")
-    assert again.get_details()["properties"]["ContentSnapshotId"] == run.get_details()["properties"]["ContentSnapshotId"]
+    snapshot = run.get_details()["properties"]["ContentSnapshotId"]
+    assert again.get_details()["properties"]["ContentSnapshotId"] == snapshot
 
 
 def _log(run, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -121,8 +122,8 @@ def _seed_compute(ws: Workspace) -> ComputeTarget:
 
 
 @pytest.mark.docker
-def test_seed_custom_base_image_from_private_registry(ws: Workspace, project: Path, private_registry,  # type: ignore[no-untyped-def]
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_custom_base_image_from_private_registry(  # type: ignore[no-untyped-def]
+        ws: Workspace, project: Path, private_registry, capsys: pytest.CaptureFixture[str]) -> None:
     image = private_registry.push_base_image("fastai2:latest")
     (project / "fastai-example").mkdir()
     (project / "fastai-example" / "train.py").write_text(SEED_TRAIN)

@@ -136,13 +136,14 @@ class AmlCompute(ComputeTarget):
         )
         for warning in warnings:
             print(f"Warning: {warning}", file=sys.stderr)
-        target = ComputeTarget(workspace, name)
+        target = cls(workspace, name)
         target._warnings = warnings
-        return target  # type: ignore[no-any-return]
+        return target
 
     _warnings: list[str] = []
 
-    def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
+    # v1's AmlCompute puts min_node_count and timeout_in_minutes before is_delete_operation.
+    def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,  # type: ignore[override]
                             timeout_in_minutes: int = 25, is_delete_operation: bool = False) -> None:
         self._refresh()
         if show_output:

@@ -26,6 +26,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from jupyter_amltrain.engine.docker_engine import docker_client
 from jupyter_amltrain.engine.images.locks import file_lock
 from jupyter_amltrain.engine.images.registry import image_present
 from jupyter_amltrain.engine.settings import AmlTrainSettings, load_settings
@@ -153,13 +154,7 @@ def build_base_image(
 
 def prepare_base_image(*, force: bool = False, mirror: str | None = None, log: Log = print) -> str:
     """CLI entry (``amltrain prepare-base-image``): build the base image unless present (or ``force``)."""
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as error:
-        raise DockerEngineException(
-            f"The Docker engine is not reachable ({error}). Fix: start Docker, or set DOCKER_HOST"
-        ) from error
+    client = docker_client()
     if force and image_present(client, DEFAULT_BASE_IMAGE):
         client.images.remove(DEFAULT_BASE_IMAGE)  # untags only; images built on it keep their layers
     image = ensure_base_image(client, log, mirror=mirror)

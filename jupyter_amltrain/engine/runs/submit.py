@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, get_pool
+from jupyter_amltrain.engine.images.conda_pypi import map_conda_packages
 from jupyter_amltrain.engine.images.spec import ImageSpec
 from jupyter_amltrain.engine.runs import records
 from jupyter_amltrain.engine.runs.plan import RunPlan, image_to_dict
@@ -53,9 +54,12 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
             "submit to 'local'."
         )
     if request.use_docker:
-        from jupyter_amltrain.engine.runs.backends.docker_backend import docker_client
+        from jupyter_amltrain.engine.docker_engine import docker_client
 
         docker_client()  # refuse now, with the fix, rather than fail later in the supervisor
+    elif not request.image.user_managed:
+        # A local environment is a virtual environment: conda-only packages can never install there.
+        map_conda_packages(request.image.conda_packages).check()
     snapshot = SnapshotStore(ws.layout.snapshots).take(request.source_dir)
     properties = {
         "_azureml.ComputeTargetType": "local" if request.target == LOCAL_TARGET else "amlcompute",

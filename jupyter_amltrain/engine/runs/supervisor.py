@@ -108,8 +108,8 @@ class Supervisor:
             self.status("Preparing", text)
 
         if self.plan.backend == "docker":
+            from jupyter_amltrain.engine.docker_engine import docker_client
             from jupyter_amltrain.engine.images.builder import ImageBuilder
-            from jupyter_amltrain.engine.runs.backends.docker_backend import docker_client
 
             builder = ImageBuilder(docker_client(), self.settings)
             built = builder.ensure(spec, password=self.password, log=self.build_log, progress=progress)
@@ -174,7 +174,8 @@ class Supervisor:
         assert record is not None
         gpus = record.gpus
         if self.plan.backend == "docker":
-            from jupyter_amltrain.engine.runs.backends.docker_backend import DockerExecution, docker_client
+            from jupyter_amltrain.engine.docker_engine import docker_client
+            from jupyter_amltrain.engine.runs.backends.docker_backend import DockerExecution
 
             execution = DockerExecution(docker_client(), self.plan, self.layout, self.control)
             container = execution.find() if recover else None

@@ -31,19 +31,6 @@ UPLOADS = "/amltrain/uploads"  # the runtime puts uploads beside its tracking fo
 LIB = "/amltrain/lib"
 
 
-def docker_client() -> docker.DockerClient:
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except DockerException as exc:
-        raise DockerEngineException(
-            f"Cannot reach the Docker engine ({exc}). Start it (for example `sudo dockerd &` or `sudo systemctl "
-            "start docker`) and make sure your user may use /var/run/docker.sock, or run without Docker by "
-            "setting environment.docker.enabled = False."
-        ) from exc
-    return client
-
-
 def container_name(run_id: str) -> str:
     return f"amltrain-{run_id}"
 
