@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import shutil
@@ -10,7 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from jupyter_amltrain.engine.images.base_image import ensure_base_image
+from jupyter_amltrain.engine.images.spec import ImageSpec, image_tag
 from jupyter_amltrain.engine.settings import load_settings
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"  # Debian's docker-registry package (distribution 2.8)
@@ -158,3 +160,23 @@ def _wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path)
             pass
         time.sleep(0.1)
     raise RuntimeError(f"docker-registry did not answer at {url}: {log.read_text()}")
+
+
+@pytest.fixture
+def fresh_environment_images(docker_client: docker.DockerClient) -> Iterator[Callable[[ImageSpec], None]]:
+    """Environment images built during the test are removed afterwards, with the layer cache their build left,
+    so the next run builds (and prints) again. Images present before the test are left alone. The fixture's
+    value forgets one spec's image up front, for tests that must see a real build."""
+
+    def environment_images() -> set[str]:
+        return {image.id for image in docker_client.images.list(filters={"label": "amltrain.hash"})}
+
+    def forget(spec: ImageSpec) -> None:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(image_tag(spec), force=True)
+
+    before = environment_images()
+    yield forget
+    for image_id in environment_images() - before:
+        with contextlib.suppress(docker.errors.APIError):
+            docker_client.images.remove(image_id, force=True)

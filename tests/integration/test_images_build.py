@@ -94,7 +94,8 @@ def test_pip_install_goes_through_the_proxy_only_with_the_injected_ca_bundle(
 def test_seed_dockerfile_builds_on_the_local_base_and_streams_its_log(
     docker_client: docker.DockerClient, base_image: str, created_images: Any, tmp_path: Path
 ) -> None:
-    dockerfile = f'{_marker()}\nFROM {SEED_IMAGE}\nRUN echo "Hello from custom container!"\n'
+    # the marker goes on the RUN line too: Docker's layer cache must not replay the step without its output
+    dockerfile = f'{_marker()}\nFROM {SEED_IMAGE}\nRUN echo "Hello from custom container!" {_marker()}\n'
     spec = ImageSpec(dockerfile=dockerfile, user_managed=True)
     builder = ImageBuilder(docker_client, load_settings(home=str(tmp_path)))
     built, seen = _ensure(builder, spec, created_images)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from jupyter_amltrain.engine.images.spec import ImageSpec
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -30,6 +33,7 @@ def _text(notebook: nbformat.NotebookNode) -> str:
 
 @pytest.mark.docker
 @pytest.mark.slow
+@pytest.mark.usefixtures("fresh_environment_images")
 def test_train_on_local_notebook_runs_in_all_three_modes(tmp_path: Path, amltrain_home: Path) -> None:
     out = _text(_execute("train-on-local.ipynb", tmp_path / "nb"))
     assert out.count("Execution Summary") == 3
@@ -39,7 +43,11 @@ def test_train_on_local_notebook_runs_in_all_three_modes(tmp_path: Path, amltrai
 
 
 @pytest.mark.docker
-def test_seed_walkthrough_notebook_runs(tmp_path: Path, amltrain_home: Path) -> None:
+def test_seed_walkthrough_notebook_runs(tmp_path: Path, amltrain_home: Path,
+                                       fresh_environment_images: Callable[[ImageSpec], None]) -> None:
+    dockerfile = ('\nFROM mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04:20210615.v1\n'
+                  'RUN echo "Hello from custom container!"\n')
+    fresh_environment_images(ImageSpec(dockerfile=dockerfile, user_managed=True))
     out = _text(_execute("custom-docker-image.ipynb", tmp_path / "nb"))
     assert "Creating a new compute target..." in out
     assert "Hello from custom container!" in out

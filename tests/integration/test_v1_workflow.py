@@ -4,6 +4,7 @@ three modes, and the seed article's two custom-image variants. Real Docker, real
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from jupyter_amltrain.core.compute import AmlCompute, ComputeTarget
 from jupyter_amltrain.core.compute_target import ComputeTargetException
 from jupyter_amltrain.core.conda_dependencies import CondaDependencies
 from jupyter_amltrain.core.runconfig import DEFAULT_CPU_IMAGE, RunConfiguration
+from jupyter_amltrain.engine.images.spec import ImageSpec
 from jupyter_amltrain.samples import TRAIN_ON_LOCAL
 
 
@@ -69,8 +71,8 @@ def test_train_on_local_system_managed(ws: Workspace, sample: Path, capsys: pyte
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_train_on_local_docker_default_cpu_image(ws: Workspace, sample: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_on_local_docker_default_cpu_image(ws: Workspace, sample: Path, capsys: pytest.CaptureFixture[str],
+                                                 fresh_environment_images: Callable[[ImageSpec], None]) -> None:
     exp = Experiment(workspace=ws, name="train-on-local")
     run_config = RunConfiguration()
     run_config.environment.python.user_managed_dependencies = False
@@ -145,7 +147,8 @@ def test_seed_custom_base_image_from_private_registry(  # type: ignore[no-untype
 
 
 @pytest.mark.docker
-def test_seed_custom_dockerfile(ws: Workspace, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_custom_dockerfile(ws: Workspace, project: Path, capsys: pytest.CaptureFixture[str],
+                                fresh_environment_images: Callable[[ImageSpec], None]) -> None:
     (project / "fastai-example").mkdir()
     (project / "fastai-example" / "train.py").write_text(SEED_TRAIN)
     fastai_env = Environment("fastai2")
@@ -156,6 +159,7 @@ RUN echo "Hello from custom container!"
 """
     fastai_env.docker.base_image = None
     fastai_env.docker.base_dockerfile = dockerfile
+    fresh_environment_images(fastai_env._image_spec())  # a leftover image would hide the build's output
     compute_target = _seed_compute(ws)
     src = ScriptRunConfig(source_directory="fastai-example", script="train.py", compute_target=compute_target,
                           environment=fastai_env)

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -26,9 +25,10 @@ ALLOWED_OWN = {"jupyter_amltrain", "jupyter_amltrain.engine", *MODULES}
 
 
 def stdlib_only_path() -> list[str]:
-    paths = sysconfig.get_paths()
-    dynload = os.path.join(paths["platstdlib"], "lib-dynload")
-    return [str(REPO), paths["stdlib"], paths["platstdlib"], dynload]
+    # os.__file__ is in the base interpreter's stdlib even inside a virtual environment (sysconfig's
+    # platstdlib would name the venv, which has no lib-dynload).
+    stdlib = os.path.dirname(os.__file__)
+    return [str(REPO), stdlib, os.path.join(stdlib, "lib-dynload")]
 
 
 def test_runtime_modules_import_only_the_standard_library() -> None:
