@@ -9,12 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from jupyter_amltrain.core import Environment, Experiment, Model, Run, ScriptRunConfig, Workspace
 from jupyter_amltrain.core.compute import AmlCompute, ComputeTarget
 from jupyter_amltrain.core.conda_dependencies import CondaDependencies
-from jupyter_amltrain.core.runconfig import RunConfiguration
+from jupyter_amltrain.core.runconfig import DockerConfiguration, RunConfiguration
 from jupyter_amltrain.exceptions import AzureMLException
 
 TABLES = ("environments", "computes", "runs", "metrics", "models", "run_status_history")
@@ -280,3 +281,59 @@ def test_bad_input_is_refused_clearly_and_leaves_nothing(ws: Workspace, project:
 def test_bad_input_table_is_big_enough() -> None:
     assert len(CASES) >= 25
     assert json.dumps([c.__name__ for c, _ in CASES])
+
+
+def _docker_env(**docker: Any) -> Environment:
+    env = Environment("bad-docker")
+    env.python.user_managed_dependencies = True
+    for key, value in docker.items():
+        setattr(env.docker, key, value)
+    return env
+
+
+DOCKER_CASES: list[tuple[str, Callable[[Any], Environment], list[str]]] = [
+    ("dockerfile_fails_to_build",
+     lambda reg: _docker_env(base_image=None, base_dockerfile="FROM amltrain/base:bookworm\nRUN exit 3\n"),
+     ["RUN exit 3", "20_image_build_log"]),
+    ("base_image_does_not_exist",
+     lambda reg: _docker_env(base_image="amltrain-test/never-built:1"),
+     ["amltrain-test/never-built:1"]),
+    ("unreachable_registry",
+     lambda reg: _with_registry(_docker_env(base_image="127.0.0.1:9/team/train:1"), "127.0.0.1:9", "user",
+                                "unreachable-secret-4f1d9a"),
+     ["127.0.0.1:9", "reach"]),
+    ("wrong_registry_password",
+     lambda reg: _with_registry(_docker_env(base_image=f"{reg.address}/team/train:1"), reg.address,
+                                reg.username, "not-the-password-" + reg.password[:4]),
+     ["refused the credentials"]),
+]
+
+
+def _with_registry(env: Environment, address: str, username: str, password: str) -> Environment:
+    env.docker.base_image_registry.address = address
+    env.docker.base_image_registry.username = username
+    env.docker.base_image_registry.password = password
+    return env
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("name", "make_env", "expected"), DOCKER_CASES, ids=[c[0] for c in DOCKER_CASES])
+def test_bad_docker_input_fails_the_run_clearly(ws: Workspace, project: Path, private_registry: Any,
+                                               name: str, make_env: Callable[[Any], Environment],
+                                               expected: list[str]) -> None:
+    env = make_env(private_registry)
+    _write(project / "src" / "train.py", "print('hi')\n")
+    src = ScriptRunConfig(source_directory=str(project / "src"), script="train.py", environment=env,
+                          docker_runtime_config=DockerConfiguration(use_docker=True))
+    run = Experiment(ws, "bad-docker").submit(src)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    message = details["error"]["error"]["message"]
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} missing from: {message}"
+    assert not docker.from_env().images.list(filters={"label": f"amltrain.hash={run._record().image_hash}"})
+    secret = env.docker.base_image_registry.password
+    if secret:
+        for path in ws._local.root.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), f"password in {path}"

@@ -167,3 +167,55 @@ def test_killed_supervisor_is_replaced_when_the_workspace_is_opened(ws: Workspac
     assert run.get_status() == "Completed"
     assert "tick 29" in log and "tick 0" in log
     assert "recovering run" in Path(run.get_details()["logFiles"]["azureml-logs/60_control_log.txt"]).read_text()
+
+
+def _docker_src(project: Path, body: str, arguments: list[str] | None = None) -> ScriptRunConfig:
+    from jupyter_amltrain.core import Environment
+    from jupyter_amltrain.core.runconfig import DockerConfiguration
+
+    (project / "job").mkdir(exist_ok=True)
+    (project / "job" / "job.py").write_text(body)
+    env = Environment("base-python")
+    env.docker.base_image = "amltrain/base:bookworm"
+    env.python.user_managed_dependencies = True
+    return ScriptRunConfig(source_directory=str(project / "job"), script="job.py", environment=env,
+                           docker_runtime_config=DockerConfiguration(use_docker=True, arguments=arguments))
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("base_image")
+def test_docker_job_gets_2g_shm_outputs_and_live_logs(ws: Workspace, project: Path) -> None:
+    body = ("import os, shutil\nos.makedirs('outputs', exist_ok=True)\n"
+            "open('outputs/shm.txt', 'w').write(str(shutil.disk_usage('/dev/shm').total))\n"
+            "print('in container', os.getcwd(), flush=True)\n")
+    run = Experiment(ws, "docker-life").submit(_docker_src(project, body))
+    run.wait_for_completion()
+    run.download_file("outputs/shm.txt", str(project / "shm.txt"))
+    assert int((project / "shm.txt").read_text()) == 2 * 1024**3
+    assert "in container /amltrain/wd" in Path(run.get_details()["logFiles"]["user_logs/std_log.txt"]).read_text()
+    assert run.get_details()["properties"]["amltrain.backend"] == "docker"
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("base_image")
+def test_docker_cancel_stops_the_container(ws: Workspace, project: Path) -> None:
+    import docker
+
+    run = Experiment(ws, "docker-life").submit(
+        _docker_src(project, "import time\nprint('up', flush=True)\ntime.sleep(300)\n"))
+    _wait_for(run, "Running")
+    run.cancel()
+    _wait_for(run, "Canceled", timeout=60)
+    assert not docker.from_env().containers.list(all=True, filters={"label": f"amltrain.run_id={run.id}"})
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("base_image")
+def test_docker_out_of_memory_is_reported(ws: Workspace, project: Path) -> None:
+    body = "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 * 1024))\n"
+    run = Experiment(ws, "docker-life").submit(_docker_src(project, body, ["--memory", "128m",
+                                                                         "--memory-swap", "128m"]))
+    details = run.wait_for_completion(raise_on_error=False)
+    error = details["error"]["error"]
+    assert details["status"] == "Failed"
+    assert error["code"] == "OutOfMemory" and "out of memory" in error["message"]

@@ -28,7 +28,7 @@ from jupyter_amltrain.engine.settings import load_settings
 from jupyter_amltrain.engine.store.db import Store
 from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
 from jupyter_amltrain.engine.tracking.ingest import ingest_events
-from jupyter_amltrain.exceptions import AzureMLException
+from jupyter_amltrain.exceptions import AzureMLException, ImageBuildException
 
 INGEST_EVERY = 1.0
 CANCEL_GRACE_SECONDS = 10
@@ -243,9 +243,12 @@ class Supervisor:
             records.set_status(self.store, self.run_id, "Canceled", "")
             return
         except AzureMLException as exc:
-            self.control(f"failed: {exc}")
+            message = str(exc)
+            if isinstance(exc, ImageBuildException):
+                message += "\nThe whole build log is the run's azureml-logs/20_image_build_log.txt."
+            self.control(f"failed: {message}")
             records.set_status(self.store, self.run_id, "Failed", "",
-                               error={"error": {"code": type(exc).__name__, "message": str(exc)}})
+                               error={"error": {"code": type(exc).__name__, "message": message}})
             return
         except Exception as exc:
             self.control("internal error:\n" + traceback.format_exc())
