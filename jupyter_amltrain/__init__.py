@@ -18,5 +18,20 @@ def load_ipython_extension(ipython: Any) -> None:
     load(ipython)
 
 
+def doctor() -> list[Any]:
+    """Check Docker, the NVIDIA runtime, GPUs, disk space and the default image; print each finding with its
+    fix and return the results (``jupyter_amltrain.engine.doctor.CheckResult``)."""
+    from jupyter_amltrain.engine.doctor import format_report, run_checks
+
+    results = run_checks()
+    print(format_report(results))
+    return results
+
+
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "jupyter_amltrain.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    # The prebuilt JupyterLab panel (built from labextension/ into this package's labextension/ folder).
+    return [{"src": "labextension", "dest": "jupyter-amltrain"}]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-command set-up on a fresh Debian/Ubuntu machine (run as root or with sudo):
 #   Docker engine (started if not running), debootstrap (offline base image), Debian's docker-registry
-#   (used by the tests), a virtual environment in .venv with jupyter-amltrain and its test extras, and the
-#   default base image amltrain/base:bookworm built offline.
+#   (used by the tests), a virtual environment in .venv with jupyter-amltrain and its test extras, the
+#   JupyterLab panel built and enabled (Node.js from apt), chromium for the UI tests, and the default base image
+#   amltrain/base:bookworm built offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,10 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
+# The JupyterLab panel is built from TypeScript, and its UI tests drive Debian's chromium (no browser download).
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root apt-get install -y -qq "${need[@]}" >/dev/null
@@ -36,6 +41,14 @@ echo "==> Python environment (.venv)"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+
+echo "==> JupyterLab panel (labextension/ -> jupyter_amltrain/labextension) and its UI test driver"
+# An editable install carries no shared data: link the built panel into the venv and enable the server
+# extension there, as `pip install .` does from the wheel.
+(export PATH="$PWD/.venv/bin:$PATH"; cd labextension && jlpm install --immutable && jlpm build:prod)
+.venv/bin/jupyter labextension develop . --overwrite
+.venv/bin/jupyter server extension enable --sys-prefix jupyter_amltrain
+(cd tests/ui && npm ci --no-audit --no-fund)
 
 echo "==> default base image (offline, once)"
 .venv/bin/amltrain prepare

@@ -5,6 +5,7 @@
     amltrain runs [-e EXP] [-n N]    list runs, newest first
     amltrain logs RUN_ID [--follow]  print a run's log
     amltrain cancel RUN_ID           cancel a run
+    amltrain doctor [--json]         check Docker, the NVIDIA runtime, GPUs, disk space and the default image
 """
 
 from __future__ import annotations
@@ -105,6 +106,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from jupyter_amltrain.engine.doctor import format_report, healthy, report_json, run_checks
+
+    results = run_checks()
+    print(report_json(results) if args.json else format_report(results))
+    return 0 if healthy(results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="amltrain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     cancel = sub.add_parser("cancel", help="cancel a run")
     cancel.add_argument("run_id")
     cancel.set_defaults(func=cmd_cancel)
+    doctor = sub.add_parser("doctor", help="check that this machine is ready to train")
+    doctor.add_argument("--json", action="store_true", help="print the results as JSON")
+    doctor.set_defaults(func=cmd_doctor)
     args = parser.parse_args(argv)
     from jupyter_amltrain.exceptions import AzureMLException
 

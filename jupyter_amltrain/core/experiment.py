@@ -43,6 +43,7 @@ class Experiment:
         from jupyter_amltrain.core.script_run import ScriptRun
         from jupyter_amltrain.core.script_run_config import ScriptRunConfig
         from jupyter_amltrain.core.submission import build_request
+        from jupyter_amltrain.engine.compute.admission import check_gpus_wanted
         from jupyter_amltrain.engine.runs.submit import submit
         from jupyter_amltrain.exceptions import UserErrorException
 
@@ -51,7 +52,10 @@ class Experiment:
                 f"Experiment.submit takes a ScriptRunConfig; got {type(config).__name__}. Wrap your script in "
                 "ScriptRunConfig(source_directory=..., script=..., environment=..., compute_target=...)."
             )
-        record, snapshot = submit(self._workspace._local, build_request(self._name, config, tags))
+        request = build_request(self._name, config, tags)
+        # Extension: gpus=N asks for N GPUs instead of the compute's GPUs per node (0: the CPU only).
+        request.gpus_wanted = check_gpus_wanted(kwargs.get("gpus"))
+        record, snapshot = submit(self._workspace._local, request)
         for warning in snapshot.warnings:
             print(f"Warning: {warning}")
         run = ScriptRun(self, record.run_id)

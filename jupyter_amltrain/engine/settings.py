@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, Int, List, Unicode, Union
 from traitlets.config import Configurable
 from traitlets.config.loader import Config, JSONFileConfigLoader
 
@@ -29,6 +29,16 @@ class AmlTrainSettings(Configurable):
     poll_interval = Float(0.2, help="Seconds between supervisor checks of queue and container state.").tag(
         config=True
     )
+    declared_gpus = Union(
+        [List(Int()), Int(), Unicode()], default_value=None, allow_none=True,
+        help="A stand-in GPU inventory for machines without GPUs (CI): ids [0, 1, 2, 3] or '0,1,2,3', or a count (4). "
+        "Runs book these GPUs and containers get CUDA_VISIBLE_DEVICES, without device requests. Refused when NVML "
+        "finds real GPUs. Environment variable: AMLTRAIN_DECLARED_GPUS.",
+    ).tag(config=True)
+    system_metrics_interval = Float(
+        1.0, help="Seconds between samples of a running job's GPU, CPU and memory use; 0 turns sampling off. "
+        "Environment variable: AMLTRAIN_SYSTEM_METRICS_INTERVAL."
+    ).tag(config=True)
 
     def _default_home(self) -> str:
         return str(Path.home() / ".amltrain")
@@ -56,6 +66,10 @@ def load_settings(**overrides: object) -> AmlTrainSettings:
         settings.ca_bundle = os.environ["AMLTRAIN_CA_BUNDLE"]
     elif not settings.ca_bundle and os.path.isfile(HOST_CA_BUNDLE):
         settings.ca_bundle = HOST_CA_BUNDLE
+    if os.environ.get("AMLTRAIN_DECLARED_GPUS") is not None:
+        settings.declared_gpus = os.environ["AMLTRAIN_DECLARED_GPUS"]
+    if os.environ.get("AMLTRAIN_SYSTEM_METRICS_INTERVAL"):
+        settings.system_metrics_interval = float(os.environ["AMLTRAIN_SYSTEM_METRICS_INTERVAL"])
     for key, value in overrides.items():
         setattr(settings, key, value)
     return settings

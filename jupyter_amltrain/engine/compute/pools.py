@@ -7,7 +7,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from jupyter_amltrain.engine.compute.gpus import detect_gpus
+from jupyter_amltrain.engine.compute.gpus import GpuInventory, gpu_inventory
 from jupyter_amltrain.engine.compute.sizes import gpus_for_vm_size
 from jupyter_amltrain.engine.store.db import Store, dumps, loads
 from jupyter_amltrain.exceptions import ComputeTargetException, UserErrorException
@@ -78,6 +78,7 @@ def create_pool(
     gpu_ids: list[int] | None = None,
     tags: dict[str, str] | None = None,
     description: str | None = None,
+    inventory: GpuInventory | None = None,
 ) -> tuple[Pool, list[str]]:
     """Create or update a pool; returns it with warnings to show (e.g. no GPU on this host)."""
     check_compute_name(name)
@@ -93,9 +94,15 @@ def create_pool(
     if per_node < 0:
         raise ComputeTargetException(f"gpus_per_node must be 0 or more, got {per_node}.")
     warnings: list[str] = []
-    host = detect_gpus()
-    host_ids = [gpu.index for gpu in host]
+    host = gpu_inventory() if inventory is None else inventory
+    host_ids = host.ids
+    if host.declared:
+        warnings.append(f"{host.describe()}: compute '{name}' books these GPUs on paper; its containers get no "
+                        "device.")
     if gpu_ids is not None:
+        if isinstance(gpu_ids, (str, bytes)) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                        for i in gpu_ids):
+            raise ComputeTargetException(f"gpu_ids must be a list of GPU indices such as [0, 1]; got {gpu_ids!r}.")
         unknown = sorted(set(gpu_ids) - set(host_ids))
         if unknown and host_ids:
             raise ComputeTargetException(

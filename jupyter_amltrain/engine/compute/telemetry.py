@@ -55,3 +55,52 @@ def sample_gpus() -> list[GpuSample]:
         with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
     return samples
+
+
+class GpuReader:
+    """Readings of a few GPUs, NVML initialised once: ``nvmlInit`` can take tens of milliseconds, far too
+    much to pay every second. No NVML, no such GPU, or a reading NVML refuses: nothing for it."""
+
+    def __init__(self, uuids: dict[int, str]):
+        self._handles: dict[int, Any] = {}
+        self._nvml: Any = None
+        if not uuids:
+            return
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+        except Exception:
+            return
+        self._nvml = pynvml
+        for index, uuid in uuids.items():
+            with contextlib.suppress(Exception):
+                self._handles[index] = pynvml.nvmlDeviceGetHandleByUUID(uuid)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._handles)
+
+    def read(self) -> list[tuple[int, str, float]]:
+        """(host GPU index, reading name, value) for each reading NVML gives now."""
+        nvml = self._nvml
+        readings: list[tuple[int, str, float]] = []
+        for index, handle in self._handles.items():
+            with contextlib.suppress(Exception):
+                readings.append((index, "utilization_percentage",
+                                 float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)))
+            with contextlib.suppress(Exception):
+                readings.append((index, "memory_usage_bytes", float(nvml.nvmlDeviceGetMemoryInfo(handle).used)))
+            with contextlib.suppress(Exception):
+                readings.append((index, "temperature_celsius",
+                                 float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))))
+            with contextlib.suppress(Exception):
+                readings.append((index, "power_watts", nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0))
+        return readings
+
+    def close(self) -> None:
+        if self._nvml is not None:
+            with contextlib.suppress(Exception):
+                self._nvml.nvmlShutdown()
+            self._nvml = None
+            self._handles = {}

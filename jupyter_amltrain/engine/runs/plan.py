@@ -33,6 +33,7 @@ class RunPlan:
     snapshot_id: str | None = None
     host_python: str | None = None    # user-managed local runs: the interpreter chosen at submit
     run_as: str | None = None         # "uid:gid" for containers, so outputs belong to the user
+    declared_gpus: list[int] | None = None  # the declared GPU inventory at submit, for a supervisor started later
 
     def image_spec(self) -> ImageSpec:
         data = dict(self.image)

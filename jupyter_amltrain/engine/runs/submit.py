@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_amltrain.engine.compute.admission import check_gpu_request
+from jupyter_amltrain.engine.compute.gpus import DECLARED_ENV, gpu_inventory, parse_declared
+from jupyter_amltrain.engine.compute.nvidia_docker import nvidia_support
 from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, get_pool
 from jupyter_amltrain.engine.images.conda_pypi import map_conda_packages
 from jupyter_amltrain.engine.images.spec import ImageSpec
@@ -53,13 +56,18 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
             "Create it with ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...)) or "
             "submit to 'local'."
         )
+    client = None
     if request.use_docker:
         from jupyter_amltrain.engine.docker_engine import docker_client
 
-        docker_client()  # refuse now, with the fix, rather than fail later in the supervisor
+        client = docker_client()  # refuse now, with the fix, rather than fail later in the supervisor
     elif not request.image.user_managed:
         # A local environment is a virtual environment: conda-only packages can never install there.
         map_conda_packages(request.image.conda_packages).check()
+    inventory = gpu_inventory(ws.settings)
+    check_gpu_request(ws.store, request.target, request.gpus_wanted, inventory=inventory,
+                      use_docker=request.use_docker,
+                      nvidia_support=(lambda: nvidia_support(client)) if client is not None else None)
     snapshot = SnapshotStore(ws.layout.snapshots).take(request.source_dir)
     properties = {
         "_azureml.ComputeTargetType": "local" if request.target == LOCAL_TARGET else "amlcompute",
@@ -80,6 +88,7 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
         docker_arguments=request.docker_arguments, max_run_duration_seconds=request.max_run_duration_seconds,
         gpus_wanted=request.gpus_wanted, snapshot_id=snapshot.snapshot_id, host_python=request.host_python,
         run_as=None if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}",
+        declared_gpus=inventory.ids if inventory.declared else None,
     )
     plan.save(layout.root / "plan.json")
     secrets = {"registry_password": request.registry_password} if request.registry_password else {}
@@ -93,6 +102,11 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
 def spawn_supervisor(ws: LocalWorkspace, run_id: str, secrets: dict[str, Any], *, recover: bool = False) -> int:
     layout = RunLayout(ws.layout.run_dir(run_id)).ensure()
     env = dict(os.environ, AMLTRAIN_HOME=str(ws.settings.home))
+    # The supervisor reads its settings itself: hand over those this process may hold only in memory.
+    declared = parse_declared(ws.settings.declared_gpus)
+    if declared and DECLARED_ENV not in env:
+        env[DECLARED_ENV] = ",".join(str(i) for i in declared)
+    env.setdefault("AMLTRAIN_SYSTEM_METRICS_INTERVAL", str(ws.settings.system_metrics_interval))
     argv = [sys.executable, "-m", "jupyter_amltrain.engine.runs.supervisor", str(ws.root), run_id]
     with open(layout.control_log, "ab") as control_log:
         process = subprocess.Popen(

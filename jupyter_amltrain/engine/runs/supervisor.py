@@ -11,19 +11,25 @@ A registry password, when there is one, arrives as JSON on stdin and is held in 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
+import random
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jupyter_amltrain.engine.compute.gpus import detect_gpus
+from jupyter_amltrain.engine.compute.gpus import DECLARED_ENV, GpuInventory, gpu_inventory
+from jupyter_amltrain.engine.compute.leases import HostLeases
 from jupyter_amltrain.engine.compute.scheduler import Booking, try_book
 from jupyter_amltrain.engine.runs import records
 from jupyter_amltrain.engine.runs.backends.base import Outcome
 from jupyter_amltrain.engine.runs.plan import RunPlan
+from jupyter_amltrain.engine.runs.system_sampler import SystemSampler
 from jupyter_amltrain.engine.settings import load_settings
 from jupyter_amltrain.engine.store.db import Store
 from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
@@ -32,6 +38,9 @@ from jupyter_amltrain.exceptions import AzureMLException, ImageBuildException
 
 INGEST_EVERY = 1.0
 CANCEL_GRACE_SECONDS = 10
+# A queued supervisor looks for dead supervisors (of runs ahead of it, or holding GPUs) this often, so a
+# queue never stalls behind a crashed one until somebody happens to open the workspace.
+RECOVER_EVERY = 10.0
 
 
 class Canceled(Exception):
@@ -48,6 +57,9 @@ class Supervisor:
         self.plan = RunPlan.load(self.layout.root / "plan.json")
         self.password = (secrets or {}).get("registry_password")
         self.poll = self.settings.poll_interval
+        self.inventory = GpuInventory()
+        self.leases = HostLeases(Path(self.settings.home) / "gpu-leases.db", self.workspace.database)
+        self._cleanup: Callable[[], None] | None = None  # stops the job if the supervisor fails around it
 
     # -- logging --------------------------------------------------------------------------------------------
     def control(self, message: str) -> None:
@@ -76,19 +88,42 @@ class Supervisor:
 
     # -- phases -----------------------------------------------------------------------------------------------
     def wait_for_node(self) -> Booking:
+        reason = None
+        next_recovery = time.monotonic() + RECOVER_EVERY * random.uniform(0.5, 1.0)  # spread the queue's checks
         while True:
-            booked = try_book(self.store, self.run_id, self.plan.gpus_wanted)
+            booked = try_book(self.store, self.run_id, self.plan.gpus_wanted, inventory=self.inventory,
+                              leases=self.leases)
             if isinstance(booked, Booking):
                 self._announce_gpus(booked)
                 return booked
-            self.status("Queued", booked.reason)
-            time.sleep(self.poll)
+            if booked.reason != reason:  # a write only when there is something new to say
+                self.status("Queued", booked.reason)
+                reason = booked.reason
+            if time.monotonic() >= next_recovery:
+                self._recover_stalled()
+                next_recovery = time.monotonic() + RECOVER_EVERY
+            # Deep in the queue a run can not move before those ahead of it: it looks less often (up to 5x),
+            # so a long queue costs little CPU while the head still starts within one poll interval.
+            time.sleep(self.poll * min(1 + booked.ahead, 5))
+
+    def _recover_stalled(self) -> None:
+        from jupyter_amltrain.engine.runs.recovery import recover_orphans
+        from jupyter_amltrain.engine.workspace import LocalWorkspace
+
+        handle = LocalWorkspace(name=self.workspace.root.name, subscription_id="", resource_group="",
+                                location="local", layout=self.workspace, store=self.store, settings=self.settings)
+        try:
+            for run_id in recover_orphans(handle):
+                self.control(f"run {run_id} had lost its supervisor; started a new one")
+        except Exception as exc:  # recovery is a courtesy to the queue; this run goes on regardless
+            self.control(f"could not check other runs' supervisors: {exc!r}")
 
     def _announce_gpus(self, booked: Booking) -> None:
         from jupyter_amltrain.engine.compute.pools import get_pool
 
         if booked.gpus:
-            self.control(f"booked node {booked.node} with GPUs {list(booked.gpus)}")
+            self.control(f"booked node {booked.node} with GPUs {list(booked.gpus)}"
+                         + (f" ({self.inventory.describe()})" if self.inventory.declared else ""))
             return
         record = records.get_run(self.store, self.run_id)
         pool = get_pool(self.store, record.target) if record else None
@@ -153,57 +188,112 @@ class Supervisor:
                 last_ingest = now
             if not stopping and self.cancel_requested():
                 self.control("cancel requested: stopping the job")
-                stop()
-                stopping = True
+                stopping = stop() is not False  # False: the engine could not be asked; ask again next time
             limit = self.plan.max_run_duration_seconds
             if not stopping and limit and now - started > limit:
-                self.control(f"max_run_duration_seconds={limit} reached: stopping the job")
-                records.update_run(self.store, self.run_id, sub_status="max_run_duration_seconds reached")
+                if not self._timed_out:
+                    self.control(f"max_run_duration_seconds={limit} reached: stopping the job")
+                    records.update_run(self.store, self.run_id, sub_status="max_run_duration_seconds reached")
                 self._timed_out = True
-                stop()
-                stopping = True
+                stopping = stop() is not False
             time.sleep(self.poll)
 
     _timed_out = False
 
     def execute(self, recover: bool) -> Outcome:
-        image, python = self.prepare()
-        self.materialize()
-        host_gpus = bool(detect_gpus())
-        record = records.get_run(self.store, self.run_id)
+        record = records.get_run(self.store, self.run_id)  # as the previous supervisor, if any, left it
         assert record is not None
         gpus = record.gpus
+        was_started = recover and bool(record.container) and record.status in (
+            "Running", "Finalizing", "CancelRequested")
         if self.plan.backend == "docker":
             from jupyter_amltrain.engine.docker_engine import docker_client
             from jupyter_amltrain.engine.runs.backends.docker_backend import DockerExecution
 
             execution = DockerExecution(docker_client(), self.plan, self.layout, self.control)
             container = execution.find() if recover else None
+            if container is None and was_started:
+                # It ran and is gone. Never run it again (a second training would repeat its side effects):
+                # its end was saved before the container was removed, or it is unknown, and said so.
+                return self._saved_outcome() or Outcome(
+                    exit_code=None, lost=f"its container {record.container} was removed while no supervisor "
+                                         "watched it, so how it ended is unknown")
             if container is None or container.status == "created":
+                image, python = self.prepare()
+                self.materialize()
                 self.status("Starting", "starting container")
-                container = execution.start(image, python, gpus)
+                container = execution.start(image, python, gpus, self.inventory)
                 records.update_run(self.store, self.run_id, container=container.name)
             else:
                 self.control(f"reattached to container {container.name}")
+            started = container
+
+            def cleanup() -> None:
+                execution.stop(started)
+                execution.remove(started)
+
+            self._cleanup = cleanup
             execution.follow_logs(container, from_start=True)
             self.status("Running")
+            sampler = self._sampler(lambda: execution.usage_source(started), gpus)
             try:
-                return self.watch(lambda: execution.poll(container), lambda: execution.stop(container))
+                outcome = self.watch(lambda: execution.poll_through_restarts(started),
+                                     lambda: execution.stop(started))
             finally:
-                if self._should_remove(container):
-                    execution.remove(container)
+                self.control(sampler.stop().describe())
+            # Saved before the container goes: a supervisor killed after the removal is recovered from it.
+            self._save_outcome(outcome)
+            if self._should_remove(started):
+                execution.remove(started)
+            return outcome
+        from jupyter_amltrain.engine.compute.usage import ProcessTreeUsage
         from jupyter_amltrain.engine.runs.backends.process_backend import ProcessExecution
 
         process = ProcessExecution(self.plan, self.layout, Path(self.settings.home), self.control)
         pid = int(record.container.split(":", 1)[1]) if recover and record.container else None
         if pid is None:
+            _, python = self.prepare()
+            self.materialize()
             self.status("Starting", "starting process")
-            pid = process.start(python, gpus, host_gpus)
+            pid = process.start(python, gpus, self.inventory)
             records.update_run(self.store, self.run_id, container=f"pid:{pid}")
         else:
             self.control(f"reattached to process {pid}")
+        self._cleanup = lambda: process.stop(pid)
         self.status("Running")
-        return self.watch(lambda: process.poll(pid), lambda: process.stop(pid))
+        sampler = self._sampler(lambda: ProcessTreeUsage(pid), gpus)
+        try:
+            return self.watch(lambda: process.poll(pid), lambda: process.stop(pid))
+        finally:
+            self.control(sampler.stop().describe())
+
+    @property
+    def _outcome_file(self) -> Path:
+        return self.layout.exit_file.parent / "outcome.json"
+
+    def _save_outcome(self, outcome: Outcome) -> None:
+        tmp = self._outcome_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(outcome)))
+        os.replace(tmp, self._outcome_file)
+
+    def _saved_outcome(self) -> Outcome | None:
+        try:
+            return Outcome(**json.loads(self._outcome_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _sampler(self, usage: Callable[[], Any], gpus: list[int]) -> SystemSampler:
+        interval = self.settings.system_metrics_interval
+        try:
+            source = usage() if interval > 0 else None
+        except Exception as exc:  # metrics are a bonus: a run never fails for want of them
+            self.control(f"system metrics: no CPU and memory readings ({exc!r})")
+            source = None
+        uuids = {} if self.inventory.declared else dict(zip(gpus, self.inventory.uuids(gpus), strict=True))
+        if gpus and self.inventory.declared:
+            self.control(f"system metrics: {self.inventory.describe()}, so there are no GPU readings")
+        return SystemSampler(self.store, self.run_id, interval=interval, gpu_uuids=uuids, usage=source,
+                             control=self.control).start()
 
     def _should_remove(self, container: Any) -> bool:
         try:
@@ -235,14 +325,25 @@ class Supervisor:
         records.update_run(self.store, self.run_id, supervisor_pid=os.getpid(), supervisor_started=time.time())
         self.control(("recovering" if recover else "supervising") + f" run {self.run_id} (pid {os.getpid()})")
         try:
-            self.status("Queued", "waiting for a node")
+            if self.plan.declared_gpus and not self.settings.declared_gpus and DECLARED_ENV not in os.environ:
+                # Restarted by a process that lacks the declaration (recovery from a plain shell): the run was
+                # booked under the inventory of its submission, and keeps it.
+                self.settings.declared_gpus = list(self.plan.declared_gpus)
+            self.inventory = gpu_inventory(self.settings)
+            if self.inventory.declared:
+                self.control(self.inventory.describe())
+            record = records.get_run(self.store, self.run_id)
+            if record is None or record.node is None:  # a recovered run that holds a node keeps its sub-status
+                self.status("Queued", "waiting for a node")
             self.wait_for_node()
             outcome = self.execute(recover)
         except Canceled:
+            self._stop_job()
             self.control("Run is canceled.")
             records.set_status(self.store, self.run_id, "Canceled", "")
             return
         except AzureMLException as exc:
+            self._stop_job()
             message = str(exc)
             if isinstance(exc, ImageBuildException):
                 message += "\nThe whole build log is the run's azureml-logs/20_image_build_log.txt."
@@ -252,16 +353,34 @@ class Supervisor:
             return
         except Exception as exc:
             self.control("internal error:\n" + traceback.format_exc())
+            self._stop_job()
             records.set_status(self.store, self.run_id, "Failed", "", error={"error": {
                 "code": "SystemError", "message": f"jupyter-amltrain failed while running the job: {exc!r}. "
                 "See azureml-logs/60_control_log.txt for the traceback."}})
             return
         self.finish(outcome)
 
+    def _stop_job(self) -> None:
+        """A run failed around a started job: stop it, so it never holds GPUs the store says are free."""
+        if self._cleanup is not None:
+            with contextlib.suppress(Exception):
+                self._cleanup()
+
 
 def failure_error(outcome: Outcome, plan: RunPlan, *, timed_out: bool) -> dict[str, Any]:
     tail = outcome.stderr_tail.strip().splitlines()[-20:]
-    if outcome.lost:
+    if outcome.docker_restarted and outcome.lost:
+        message = (f"The Docker daemon restarted (or stopped answering) while the run was running, and {outcome.lost}. "
+                   "Resubmit the run; to keep jobs running across daemon restarts, enable Docker's live-restore "
+                   "(\"live-restore\": true in /etc/docker/daemon.json).")
+        code = "JobLost"
+    elif outcome.docker_restarted:
+        message = (f"The Docker daemon restarted while the run was running, and the container stopped (exit code "
+                   f"{outcome.exit_code}). Docker stops every container when it restarts unless live-restore is "
+                   "on: resubmit the run, and enable \"live-restore\": true in /etc/docker/daemon.json to keep jobs "
+                   "running across daemon restarts.")
+        code = "DockerDaemonRestarted"
+    elif outcome.lost:
         message = f"The run's end could not be observed: {outcome.lost}."
         code = "JobLost"
     elif outcome.oom_killed or (outcome.exit_code == 137 and not timed_out):
@@ -290,6 +409,14 @@ def main(argv: list[str] | None = None) -> None:
     if not sys.stdin.isatty():
         text = sys.stdin.read()
         secrets = json.loads(text) if text.strip() else {}
+    layout = WorkspaceLayout(args.root)
+    if not (layout.run_dir(args.run_id) / "plan.json").exists():
+        # The submitting process died between recording the run and writing its plan: nothing can run it,
+        # and left NotStarted it would hold up its compute's queue forever.
+        records.set_status(Store(layout.database), args.run_id, "Failed", "", error={"error": {
+            "code": "SubmissionIncomplete", "message": "The submission of this run did not finish (the process "
+            "that submitted it ended before handing it over), so it never started. Submit it again."}})
+        return
     Supervisor(args.root, args.run_id, secrets).main(recover=args.recover)
 
 

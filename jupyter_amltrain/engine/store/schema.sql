@@ -113,3 +113,14 @@ CREATE TABLE IF NOT EXISTS models (
     created REAL NOT NULL,
     PRIMARY KEY (name, version)
 );
+
+-- System readings of a running job, sampled by its supervisor (GPU from NVML; CPU and memory from the
+-- container's cgroup or the process tree). Kept apart from user metrics so get_metrics() keeps v1's shape.
+CREATE TABLE IF NOT EXISTS system_metrics (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    time REAL NOT NULL,
+    name TEXT NOT NULL,                -- cpu_utilization_percentage, memory_usage_bytes, utilization_percentage, ...
+    gpu INTEGER,                       -- host GPU index for GPU readings; NULL for the job's CPU and memory
+    value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS system_metrics_by_run ON system_metrics(run_id, time);

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jupyter_amltrain
+from jupyter_amltrain.engine.compute.gpus import GpuInventory
 from jupyter_amltrain.engine.runs.plan import RunPlan
 
 PACKAGE_DIR = Path(jupyter_amltrain.__file__).resolve().parent
@@ -21,6 +22,7 @@ class Outcome:
     signal: int | None = None
     stderr_tail: str = ""
     lost: str | None = None  # why the job's end could not be observed (daemon restart, process vanished)
+    docker_restarted: bool = False  # the Docker daemon went away while the job ran (it stops containers)
 
 
 def runtime_lib_dir(home: Path) -> Path:
@@ -58,6 +60,25 @@ def job_environment(plan: RunPlan, *, tracking_dir: str, workdir: str, pythonpat
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": pythonpath,
     }
+    return env
+
+
+def gpu_environment(gpus: list[int], inventory: GpuInventory, *, container: bool) -> dict[str, str]:
+    """The variables that give a job exactly its booked GPUs (host indices ``gpus``).
+
+    A process sees every host GPU, so it gets their host indices, in NVML's (PCI bus) order. A container
+    sees only the devices handed to it, numbered from 0. ``NVIDIA_VISIBLE_DEVICES`` is set either way in
+    containers: CUDA images say ``all``, which under an NVIDIA default runtime would expose every GPU.
+    ``AMLTRAIN_GPU_IDS`` names the host GPUs held, for logs and for the job's own curiosity."""
+    if not gpus:
+        hidden = {"CUDA_VISIBLE_DEVICES": ""} if inventory else {}  # GPUs exist, none of them is this run's
+        return {**hidden, "NVIDIA_VISIBLE_DEVICES": "void"} if container else hidden
+    env = {"AMLTRAIN_GPU_IDS": ",".join(str(i) for i in gpus), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    if container:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(gpus)))
+        env["NVIDIA_VISIBLE_DEVICES"] = "void" if inventory.declared else ",".join(inventory.uuids(gpus))
+    else:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpus)
     return env
 
 

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from jupyter_amltrain.engine.runs.backends.base import Outcome, job_environment, runtime_lib_dir
+from jupyter_amltrain.engine.compute.gpus import GpuInventory
+from jupyter_amltrain.engine.runs.backends.base import Outcome, gpu_environment, job_environment, runtime_lib_dir
 from jupyter_amltrain.engine.runs.plan import PYTHON_TOKEN, RunPlan
 from jupyter_amltrain.engine.store.layout import RunLayout
 
@@ -36,15 +37,17 @@ class ProcessExecution:
         self.home = home
         self.control = control
 
-    def start(self, python: str, gpus: list[int], host_has_gpus: bool) -> int:
+    def start(self, python: str, gpus: list[int], inventory: GpuInventory | None = None) -> int:
         env = dict(os.environ)
         env.pop("PYTHONHOME", None)
         lib = str(runtime_lib_dir(self.home))
         env.update(job_environment(self.plan, tracking_dir=str(self.layout.tracking), workdir=str(self.layout.wd),
                                    pythonpath=lib))
-        if host_has_gpus:
-            # Without this a local process would see every GPU of the host, including ones booked by others.
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpus)
+        # Without this a local process would see every GPU of the host, including ones booked by others.
+        env.update(gpu_environment(gpus, inventory or GpuInventory(), container=False))
+        if gpus and inventory is not None and inventory.declared:
+            self.control(f"{inventory.describe()}: GPUs {gpus} booked; the job gets "
+                         f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}")
         command = [token.replace(PYTHON_TOKEN, python) for token in self.plan.command]
         self.layout.exit_file.unlink(missing_ok=True)
         launcher = [sys.executable, "-m", "jupyter_amltrain.engine.runtime.launch",
