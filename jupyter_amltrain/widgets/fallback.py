@@ -95,3 +95,41 @@ def widget_view(widget: Any) -> dict[str, Any]:
     if getattr(widget, "comm", None) is None:
         return {}
     return {WIDGET_VIEW_MIME: {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
+
+
+class LiveDisplay:
+    """How every live widget displays itself: the widget view where a front end exists, and the same state as
+    text and HTML beside it (nbconvert, terminals, VS Code without the extension). Displaying starts the
+    background refresh; subclasses provide the pieces named below."""
+
+    _refresher: Any
+
+    def _front_end(self) -> Any:
+        raise NotImplementedError
+
+    def refresh(self) -> Any:
+        raise NotImplementedError
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def to_text(self) -> str:
+        raise NotImplementedError
+
+    def to_html(self) -> str:
+        raise NotImplementedError
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        if not self._refresher.running:
+            self.refresh()
+        self.start()
+        return {**widget_view(self._front_end()), "text/plain": self.to_text(), "text/html": self.to_html()}, {}
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.to_text())
+
+    def __repr__(self) -> str:
+        return self.to_text()

@@ -18,7 +18,7 @@ import traitlets
 
 from jupyter_amltrain.engine.views.gpus import GpuReading, gpu_readings
 from jupyter_amltrain.widgets.assets import stylesheet, view_module
-from jupyter_amltrain.widgets.fallback import fmt_bytes, html_table, sparkline, text_table, widget_view
+from jupyter_amltrain.widgets.fallback import LiveDisplay, fmt_bytes, html_table, sparkline, text_table
 from jupyter_amltrain.widgets.refresh import Refresher, push_state
 
 NO_GPU = ("No GPU visible to NVML on this host: nothing to monitor. Runs on GPU computes use the CPU here "
@@ -38,7 +38,7 @@ class GpuMonitorView(anywidget.AnyWidget):
     refreshing = traitlets.Bool(False).tag(sync=True)
 
 
-class GpuMonitor:
+class GpuMonitor(LiveDisplay):
     """Live GPU use on this host; ``workspace`` (a Workspace) lets it name the runs holding each GPU."""
 
     def __init__(self, workspace: Any = None, *, window_seconds: int = 300, refresh_seconds: float = 1.0,
@@ -123,6 +123,9 @@ class GpuMonitor:
                          gpu.get("holder") or "-", sparkline(util, 30)])
         return headers, rows
 
+    def _front_end(self) -> Any:
+        return self.view
+
     def to_text(self) -> str:
         if not self.view.gpus:
             return self.view.message or NO_GPU
@@ -132,18 +135,3 @@ class GpuMonitor:
         if not self.view.gpus:
             return f"<p>{html.escape(self.view.message or NO_GPU)}</p>"
         return f'<div class="amltrain-fallback">{html_table(*self._table())}</div>'
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        if not self._refresher.running:
-            self.refresh()
-        self.start()
-        return {**widget_view(self.view), "text/plain": self.to_text(), "text/html": self.to_html()}, {}
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.to_text())
-
-    def __repr__(self) -> str:
-        return self.to_text()

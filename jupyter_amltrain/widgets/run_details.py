@@ -35,12 +35,12 @@ from jupyter_amltrain.engine.views.run_details import (
 from jupyter_amltrain.exceptions import UserErrorException
 from jupyter_amltrain.widgets.assets import stylesheet, view_module
 from jupyter_amltrain.widgets.fallback import (
+    LiveDisplay,
     fmt_clock,
     fmt_duration,
     fmt_time,
     fmt_value,
     sparkline,
-    widget_view,
 )
 from jupyter_amltrain.widgets.refresh import Refresher, live_displays, push_state
 
@@ -96,7 +96,7 @@ class _Ring:
         return {**extra, **{name: list(column) for name, column in self.columns.items()}}
 
 
-class RunDetails:
+class RunDetails(LiveDisplay):
     """Live details of a run: ``RunDetails(run).show()``.
 
     ``refresh_seconds`` is the longest wait between two refreshes while the run is active.
@@ -339,20 +339,9 @@ class RunDetails:
         self._display.update(self)
         return True
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        if not self._refresher.running:
-            self.refresh()
-        self.start()
-        return {**widget_view(self.widget), "text/plain": self.to_text(), "text/html": self.to_html()}, {}
 
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.to_text())
-
-    def __repr__(self) -> str:
-        return self.to_text()
+    def _front_end(self) -> Any:
+        return self.widget
 
     def to_text(self, log_lines: int = 10) -> str:
         view, data = self.widget, self._data

@@ -21,12 +21,12 @@ from jupyter_amltrain.engine.views.run_details import metric_series
 from jupyter_amltrain.engine.views.runs import RunSummary, list_run_summaries
 from jupyter_amltrain.widgets.assets import stylesheet, view_module
 from jupyter_amltrain.widgets.fallback import (
+    LiveDisplay,
     fmt_duration,
     fmt_time,
     fmt_value,
     html_table,
     text_table,
-    widget_view,
 )
 from jupyter_amltrain.widgets.refresh import Refresher, push_state
 from jupyter_amltrain.widgets.run_details import RunDetails
@@ -54,7 +54,7 @@ class RunHistoryView(anywidget.AnyWidget):
     view_error = traitlets.Unicode("").tag(sync=True)
 
 
-class RunHistory:
+class RunHistory(LiveDisplay):
     """Runs of ``workspace`` (newest first, at most ``limit``), of one ``experiment`` or all of them.
 
     ``metrics`` names the metric columns; by default the first few metrics the runs logged.
@@ -193,6 +193,9 @@ class RunHistory:
         ]
         return headers, rows
 
+    def _front_end(self) -> Any:
+        return self.widget
+
     def to_text(self) -> str:
         headers, rows = self._table()
         if not rows:
@@ -206,20 +209,6 @@ class RunHistory:
         title = html.escape(self.view.title)
         return f'<div class="amltrain-fallback"><h4>{title}</h4>{html_table(headers, rows)}</div>'
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        if not self._refresher.running:
-            self.refresh()
-        self.start()
-        return {**widget_view(self.widget), "text/plain": self.to_text(), "text/html": self.to_html()}, {}
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.to_text())
-
-    def __repr__(self) -> str:
-        return self.to_text()
 
 
 def _plain(value: Any) -> Any:
