@@ -170,20 +170,11 @@ class Run:
 
     # -- files ------------------------------------------------------------------------------------------------
     def _log_files(self) -> dict[str, Path]:
-        layout = self._layout()
-        files: dict[str, Path] = {}
-        for name, path in (
-            ("azureml-logs/20_image_build_log.txt", layout.build_log),
-            ("azureml-logs/60_control_log.txt", layout.control_log),
-            ("azureml-logs/70_driver_log.txt", layout.std_log),
-            ("user_logs/std_log.txt", layout.std_log),
-        ):
-            if path.exists():
-                files[name] = path
-        if layout.logs.is_dir():
-            for path in sorted(layout.logs.rglob("*")):
-                if path.is_file():
-                    files[f"logs/{path.relative_to(layout.logs).as_posix()}"] = path
+        from jupyter_amltrain.engine.views.run_details import DRIVER_LOG, STD_LOG, run_log_files
+
+        files = run_log_files(self._layout())
+        if STD_LOG in files:  # v1 notebooks read the job's output under the runtime-v1 name too
+            files[DRIVER_LOG] = files[STD_LOG]
         return files
 
     def _artifacts(self) -> dict[str, Path]:
