@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -180,3 +181,20 @@ def fresh_environment_images(docker_client: docker.DockerClient) -> Iterator[Cal
     for image_id in environment_images() - before:
         with contextlib.suppress(docker.errors.APIError):
             docker_client.images.remove(image_id, force=True)
+
+
+@pytest.fixture
+def cancel_leftover_runs(ws: Any) -> Iterator[None]:
+    """After the test, cancel the workspace's runs still live and remove their containers, so a failing test
+    leaves no job holding GPUs or a node behind it."""
+    from jupyter_amltrain.engine.runs import records
+
+    yield
+    store = ws._local.store
+    live = [row["run_id"] for row in store.query("SELECT run_id FROM runs WHERE status NOT IN "
+                                                 "('Completed', 'Failed', 'Canceled')")]
+    client = docker.from_env()
+    for run_id in live:
+        records.request_cancel(store, run_id)
+        for container in client.containers.list(all=True, filters={"label": f"amltrain.run_id={run_id}"}):
+            container.remove(force=True)

@@ -42,19 +42,8 @@ def declared_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_runs(ws: Workspace) -> Iterator[None]:
+def _no_leftover_runs(cancel_leftover_runs: None) -> None:
     """A failing test must not leave jobs holding GPUs (or waiting for a release file) behind it."""
-    yield
-    store = ws._local.store
-    live = [row["run_id"] for row in store.query("SELECT run_id FROM runs WHERE status NOT IN "
-                                                 "('Completed', 'Failed', 'Canceled')")]
-    if not live:
-        return
-    client = docker.from_env()
-    for run_id in live:
-        records.request_cancel(store, run_id)
-        for container in client.containers.list(all=True, filters={"label": f"amltrain.run_id={run_id}"}):
-            container.remove(force=True)
 
 
 def _src(project: Path, compute: ComputeTarget | None, body: str, folder: str = "job",

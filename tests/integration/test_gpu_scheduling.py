@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -18,7 +18,6 @@ from jupyter_amltrain.core.runconfig import RunConfiguration
 from jupyter_amltrain.engine.compute.admission import check_gpu_request
 from jupyter_amltrain.engine.compute.gpus import GpuInfo, GpuInventory
 from jupyter_amltrain.engine.compute.nvidia_docker import nvidia_support
-from jupyter_amltrain.engine.runs import records
 from jupyter_amltrain.engine.views.runs import count_runs
 from jupyter_amltrain.exceptions import ComputeTargetException, DockerEngineException, UserErrorException
 
@@ -47,19 +46,8 @@ def four_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_runs(ws: Workspace) -> Iterator[None]:
+def _no_leftover_runs(cancel_leftover_runs: None) -> None:
     """A failing test must not leave jobs holding GPUs (or waiting for a release file) behind it."""
-    yield
-    store = ws._local.store
-    live = [row["run_id"] for row in store.query("SELECT run_id FROM runs WHERE status NOT IN "
-                                                 "('Completed', 'Failed', 'Canceled')")]
-    if not live:
-        return
-    client = docker.from_env()
-    for run_id in live:
-        records.request_cancel(store, run_id)
-        for container in client.containers.list(all=True, filters={"label": f"amltrain.run_id={run_id}"}):
-            container.remove(force=True)
 
 
 def _docker_src(project: Path, compute: ComputeTarget, body: str = HOLDING_JOB) -> ScriptRunConfig:
