@@ -196,5 +196,6 @@ def cancel_leftover_runs(ws: Any) -> Iterator[None]:
     client = docker.from_env()
     for run_id in live:
         records.request_cancel(store, run_id)
-        for container in client.containers.list(all=True, filters={"label": f"amltrain.run_id={run_id}"}):
+        for container in client.containers.list(all=True, sparse=True,
+                                                filters={"label": f"amltrain.run_id={run_id}"}):
             container.remove(force=True)
