@@ -46,10 +46,10 @@ echo "==> JupyterLab panel (labextension/ -> jupyter_amltrain/labextension) and 
 # An editable install carries no shared data: link the built panel into the venv and enable the server
 # extension there, as `pip install .` does from the wheel.
 (export PATH="$PWD/.venv/bin:$PATH"; cd labextension && jlpm install --immutable && jlpm build:prod)
-# The subcommands' own scripts, not the `jupyter` dispatcher: that one may find another Python's
-# jupyter-labextension first on PATH and link the panel into that Python's prefix instead of .venv's.
-.venv/bin/jupyter-labextension develop . --overwrite
-.venv/bin/jupyter-server extension enable --sys-prefix jupyter_amltrain
+# .venv/bin first on PATH: `jupyter labextension develop` hands over to `jupyter-builder` found on PATH, and
+# another Python's would link its own checkout into its own prefix instead of this one into .venv.
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/jupyter-labextension develop . --overwrite
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/jupyter-server extension enable --sys-prefix jupyter_amltrain
 (cd tests/ui && npm ci --no-audit --no-fund)
 
 echo "==> default base image (offline, once)"
