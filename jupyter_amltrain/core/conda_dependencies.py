@@ -145,9 +145,7 @@ def _load_conda_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
+        where, problem = describe_yaml_error(error)
         raise UserErrorException(
             f"Conda specification file '{path}' is not valid YAML{where}: {problem}. {_EXPECTED}"
         ) from error
@@ -422,3 +420,10 @@ class CondaDependencies:
 
     def __repr__(self) -> str:
         return self.serialize_to_string()
+
+
+def describe_yaml_error(error: yaml.YAMLError) -> tuple[str, str]:
+    """Where a YAML error is (", line L, column C", or "") and what it is, for messages that point at it."""
+    mark = getattr(error, "problem_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return where, getattr(error, "problem", None) or str(error)

@@ -40,6 +40,7 @@ from jupyter_amltrain.core.conda_dependencies import (
     _check_dependencies,
     _check_strings,
     _Malformed,
+    describe_yaml_error,
 )
 from jupyter_amltrain.core.environment import Environment
 from jupyter_amltrain.exceptions import UserErrorException
@@ -130,9 +131,7 @@ def _compose(name: str, body: str) -> yaml.Node:
     try:
         root = yaml.compose(body, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
+        where, problem = describe_yaml_error(error)
         raise UserErrorException(
             f"%%aml_env {name}{where}: the cell is neither a Dockerfile (first instruction FROM) nor valid YAML: "
             f"{problem}. {_EXAMPLE}"
