@@ -2,7 +2,8 @@
 # Manual check that the widgets render in JupyterLab, with screenshots (not part of the test suite):
 #   bash scripts/widget-screenshots.sh [OUTPUT_DIR]
 # Runs notebooks/quickstart.ipynb in a headless JupyterLab on the preloaded kernel against the real Docker
-# engine, in a scratch store. Needs chromium (apt-get install chromium) and npm (for playwright-core).
+# engine, in a scratch store, with .venv's Jupyter (scripts/setup.sh makes it). Needs chromium (apt-get install
+# chromium) and npm (for playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-/tmp/amltrain-screenshots}")
@@ -10,12 +11,12 @@ work=$(mktemp -d)
 mkdir -p "$out" "$work/tools"
 cp -r notebooks "$work/nb"
 export AMLTRAIN_HOME="$work/home" JUPYTER_PATH="$work/prefix/share/jupyter" PLAYWRIGHT_DIR="$work/tools"
-jupyter amltrain install-kernel --prefix "$work/prefix" --name amltrain >/dev/null
+.venv/bin/jupyter amltrain install-kernel --prefix "$work/prefix" --name amltrain >/dev/null
 (cd "$work/tools" && npm init -y >/dev/null && npm install --silent playwright-core@1 >/dev/null)
-port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 root=(); [ "$(id -u)" = 0 ] && root=(--allow-root)
-jupyter lab --no-browser --port "$port" --IdentityProvider.token= --ServerApp.root_dir="$work/nb" "${root[@]}" \
-  >"$work/lab.log" 2>&1 &
+.venv/bin/jupyter lab --no-browser --port "$port" --IdentityProvider.token= --ServerApp.root_dir="$work/nb" \
+  "${root[@]}" >"$work/lab.log" 2>&1 &
 lab=$!
 images() { docker images -q --filter label=amltrain.hash | sort; }
 before=$(images)

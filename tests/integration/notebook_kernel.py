@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,8 +53,11 @@ print("done", flush=True)
 
 
 def install_test_kernel(prefix: Path, name: str) -> Path:
-    """Install the preloaded kernelspec with the real command line; returns its kernels folder."""
-    subprocess.run(["jupyter", "amltrain", "install-kernel", "--prefix", str(prefix), "--name", name],
+    """Install the preloaded kernelspec with the real command line; returns its kernels folder.
+
+    The ``jupyter`` of this interpreter's environment (next to ``sys.executable``), never one from PATH."""
+    jupyter = Path(sys.executable).parent / "jupyter"
+    subprocess.run([str(jupyter), "amltrain", "install-kernel", "--prefix", str(prefix), "--name", name],
                    check=True, capture_output=True, text=True)
     return prefix / "share" / "jupyter" / "kernels"
 

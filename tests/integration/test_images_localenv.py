@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -62,10 +63,17 @@ def test_conda_only_package_is_refused_before_anything_is_made(tmp_path: Path) -
     assert list(envs.iterdir()) == []
 
 
-def test_user_managed_runs_with_its_interpreter(tmp_path: Path) -> None:
-    python = ensure_local_env(ImageSpec(user_managed=True, interpreter_path="python3"), tmp_path,
+def test_user_managed_runs_with_its_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # v1's default "python" is this interpreter, not one on PATH
+    for default in ("python", "python3"):
+        python = ensure_local_env(ImageSpec(user_managed=True, interpreter_path=default), tmp_path,
+                                  log=lambda line: None)
+        assert python == Path(sys.executable)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # other names are looked up on PATH
+    versioned = "python{}.{}".format(*sys.version_info[:2])
+    python = ensure_local_env(ImageSpec(user_managed=True, interpreter_path=versioned), tmp_path,
                               log=lambda line: None)
-    assert python.name.startswith("python3")
+    assert python == Path(sys.executable).parent / versioned
     with pytest.raises(EnvironmentException, match="interpreter_path 'no-such-python' is not found"):
         ensure_local_env(ImageSpec(user_managed=True, interpreter_path="no-such-python"), tmp_path,
                          log=lambda line: None)

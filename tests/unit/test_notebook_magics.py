@@ -184,8 +184,9 @@ def test_preloaded_kernel_namespace_gets_ws_and_a_broken_config_only_warns(ip: A
 
 
 def test_install_kernel_writes_a_preloaded_kernelspec(tmp_path: Path) -> None:
+    jupyter = Path(sys.executable).parent / "jupyter"  # this environment's, never one from PATH
     result = subprocess.run(
-        ["jupyter", "amltrain", "install-kernel", "--prefix", str(tmp_path), "--name", "aml-test",
+        [str(jupyter), "amltrain", "install-kernel", "--prefix", str(tmp_path), "--name", "aml-test",
          "--display-name", "AML test"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     spec = json.loads((tmp_path / "share/jupyter/kernels/aml-test/kernel.json").read_text())

@@ -46,10 +46,13 @@ def ensure_local_env(
 ) -> Path:
     """The Python interpreter to run ``spec`` with on this host, creating its venv first unless cached.
 
-    User-managed environments get their ``interpreter_path`` as found on PATH; nothing is installed.
+    User-managed environments get their ``interpreter_path``; nothing is installed. A bare ``python`` or
+    ``python3`` (v1's default) means this interpreter, as for runs (core/submission.py): the one whose packages
+    the user already has, whatever PATH holds. Any other name is looked up on PATH.
     """
     if spec.user_managed:
-        found = shutil.which(spec.interpreter_path or "python")
+        interpreter = spec.interpreter_path or "python"
+        found = sys.executable if interpreter in ("python", "python3") else shutil.which(interpreter)
         if not found:
             raise EnvironmentException(
                 f"interpreter_path '{spec.interpreter_path}' is not found on this host. Fix: set "
