@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from jupyter_amltrain.engine.runtime.context import JobContext, OfflineContext
+from jupyter_amltrain.engine.runtime.context import JobContext
+from jupyter_amltrain.engine.runtime.job_run import Run as JobSideRun
 
 if TYPE_CHECKING:
     from jupyter_amltrain.core.experiment import Experiment
     from jupyter_amltrain.core.model import Model
+    from jupyter_amltrain.engine.runs.artifacts import RunFile
     from jupyter_amltrain.engine.runs.records import RunRecord
 
 RUNNING_STATES = ("NotStarted", "Queued", "Preparing", "Starting", "Provisioning", "Running")
@@ -28,6 +29,8 @@ LOG_ALIASES = {"azureml-logs/70_driver_log.txt": "user_logs/std_log.txt"}
 # A line waits up to one poll for the notebook: 0.05 s keeps p95 latency near 50 ms (bench/log_latency.py);
 # a poll (status query + file read) costs ~0.15 ms of CPU, so 20 polls a second are 0.3% of a core.
 STREAM_POLL_SECONDS = 0.05
+# get_file_names() returns a list (v1): a run holding more files than this lists this many, with a warning.
+MAX_FILE_NAMES = 10_000
 
 
 class Run:
@@ -48,18 +51,17 @@ class Run:
 
     # -- inside the job ---------------------------------------------------------------------------------------
     @classmethod
-    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any) -> Run:
-        context = JobContext.from_env()
-        if context is not None:
-            return _JobRun(context)
-        if not allow_offline:
+    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any) -> Any:
+        """The run this process belongs to: the job's inside a job, v1's offline run elsewhere. The same object
+        as inside a container (``engine/runtime/job_run.py``), so a script behaves alike everywhere."""
+        if not allow_offline and JobContext.from_env() is None:
             from jupyter_amltrain.exceptions import RunEnvironmentException
 
             raise RunEnvironmentException(
                 "Run.get_context(allow_offline=False) was called outside a submitted run. Submit the script "
                 "with Experiment.submit(), or allow an offline run."
             )
-        return _OfflineRun(OfflineContext())
+        return JobSideRun.get_context(allow_offline, used_for_context_manager, **kwargs)
 
     # -- identity ---------------------------------------------------------------------------------------------
     @property
@@ -118,9 +120,31 @@ class Run:
         return RunLayout(self._ws.layout.run_dir(self._run_id))
 
     def _ingest(self) -> None:
+        import sqlite3
+        import warnings
+
+        from jupyter_amltrain.engine.store.disk import is_disk_full
         from jupyter_amltrain.engine.tracking.ingest import ingest_events
 
-        ingest_events(self._ws.store, self._run_id, self._layout().events)
+        try:
+            ingest_events(self._ws.store, self._run_id, self._layout().events)
+        except sqlite3.Error as exc:
+            if not is_disk_full(exc):
+                raise
+            # Reading must work on a full disk: what is in the store is shown; the rest waits in its file.
+            warnings.warn(f"The disk holding workspace {self._ws.name} is full, so the newest metrics, tags and "
+                          f"properties of run {self._run_id} are not in the store yet ({exc}).", RuntimeWarning,
+                          stacklevel=3)
+
+    def _still_active(self) -> bool:
+        """Whether the run is still going, for loops that wait on it. A waiter also keeps the run supervised:
+        a supervisor killed meanwhile is replaced within seconds, else the wait would never end."""
+        from jupyter_amltrain.engine.runs.recovery import ensure_supervised
+
+        active = self.get_status() in RUNNING_STATES + POST_PROCESSING_STATES
+        if active:
+            ensure_supervised(self._ws, self._run_id)
+        return active
 
     # -- status and details -----------------------------------------------------------------------------------
     def get_status(self) -> str:
@@ -162,56 +186,76 @@ class Run:
         return details
 
     def get_details_with_logs(self) -> dict[str, Any]:
+        from jupyter_amltrain.engine.runs.artifacts import RunFileError, open_run_file
+
         details = self.get_details()
-        details["logFiles"] = {
-            name: Path(path).read_text("utf-8", "replace") for name, path in self._log_files().items()
-        }
+        logs: dict[str, str] = {}
+        for name, log in self._log_files().items():
+            try:  # never a link or FIFO the job left in ./logs (those are not even listed)
+                with open_run_file(log) as handle:
+                    logs[name] = handle.read().decode("utf-8", "replace")
+            except RunFileError:  # gone, or swapped for a link, since it was listed
+                continue
+        details["logFiles"] = logs
         return details
 
     # -- files ------------------------------------------------------------------------------------------------
-    def _log_files(self) -> dict[str, Path]:
-        from jupyter_amltrain.engine.views.run_details import DRIVER_LOG, STD_LOG, run_log_files
+    # Every read of the run's folder goes through engine.runs.artifacts: what a job leaves there (links to host
+    # files, FIFOs, devices, a million files) is never followed, opened, or listed whole.
+    def _log_files(self) -> dict[str, RunFile]:
+        from jupyter_amltrain.engine.runs.artifacts import run_log_files
 
-        files = run_log_files(self._layout())
-        if STD_LOG in files:  # v1 notebooks read the job's output under the runtime-v1 name too
-            files[DRIVER_LOG] = files[STD_LOG]
-        return files
-
-    def _artifacts(self) -> dict[str, Path]:
-        layout = self._layout()
-        files = dict(self._log_files())
-        for prefix, folder in (("outputs", layout.outputs), ("", layout.uploads)):
-            if folder.is_dir():
-                for path in sorted(folder.rglob("*")):
-                    if path.is_file():
-                        rel = path.relative_to(folder).as_posix()
-                        files[f"{prefix}/{rel}" if prefix else rel] = path
-        return files
+        # v1 notebooks read the job's output under the runtime-v1 name (70_driver_log.txt) too
+        return run_log_files(self._layout(), driver_alias=True)
 
     def get_file_names(self) -> list[str]:
-        return sorted(self._artifacts())
+        """The run's files in name order: its logs, outputs/ and uploaded files; at most ``MAX_FILE_NAMES``
+        (with a warning): a job can leave millions, and v1 returns them as one list."""
+        import warnings
 
-    def _artifact_path(self, name: str) -> Path:
+        from jupyter_amltrain.engine.runs.artifacts import list_run_files
+
+        page = list_run_files(self._layout(), limit=MAX_FILE_NAMES, driver_alias=True)
+        if page.next_after is not None:
+            warnings.warn(
+                f"Run {self._run_id} has more than {MAX_FILE_NAMES} files: get_file_names() lists the first "
+                f"{MAX_FILE_NAMES} in name order. run.download_files(prefix='outputs/...') copies every file under "
+                "a prefix, however many.", UserWarning, stacklevel=2)
+        return page.names
+
+    def _run_file(self, name: str) -> RunFile:
+        """Run file ``name``, a regular file of the run now; refusals name the fix."""
+        from jupyter_amltrain.engine.runs.artifacts import (
+            RunFileMissing,
+            RunFileRefused,
+            find_run_file,
+            list_run_files,
+        )
         from jupyter_amltrain.exceptions import UserErrorException
 
-        clean = name.replace("\\", "/").lstrip("./") if name.startswith("./") else name.replace("\\", "/")
-        files = self._artifacts()
-        if clean not in files:
+        clean = name.replace("\\", "/")
+        while clean.startswith("./"):
+            clean = clean[2:]
+        try:
+            return find_run_file(self._layout(), clean)
+        except RunFileRefused as refusal:
+            raise RunFileRefused(f"{refusal} (run {self._run_id}; see run.get_file_names() for its files)") from None
+        except RunFileMissing:
+            known = list_run_files(self._layout(), limit=20, driver_alias=True)
             raise UserErrorException(
                 f"File {name!r} is not among the files of run {self._run_id}. Known files: "
-                f"{', '.join(sorted(files)[:20]) or 'none'} (see run.get_file_names())."
-            )
-        return files[clean]
+                f"{', '.join(known.names) or 'none'}{', ...' if known.next_after else ''} "
+                "(see run.get_file_names())."
+            ) from None
 
     def download_file(self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False) -> None:
-        source = self._artifact_path(name)
+        from jupyter_amltrain.engine.runs.artifacts import copy_run_file
+
+        source = self._run_file(name)
         target = Path(output_file_path) if output_file_path else Path(Path(name).name)
         if target.is_dir():
             target = target / Path(name).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        copy_run_file(source, target)
 
     def download_files(
         self,
@@ -222,27 +266,36 @@ class Run:
         append_prefix: bool = True,
         timeout_seconds: int | None = None,
     ) -> None:
+        from jupyter_amltrain.engine.runs.artifacts import copy_run_file, iter_run_files
         from jupyter_amltrain.exceptions import UserErrorException
 
         root = Path(output_directory or ".").resolve()
-        names = [n for n in self.get_file_names() if prefix is None or n.startswith(prefix)]
-        if output_paths is not None and len(output_paths) != len(names):
-            raise UserErrorException(
-                f"output_paths has {len(output_paths)} entries but {len(names)} files match; pass one per file."
-            )
-        for index, name in enumerate(names):
+        # Every matching file, not get_file_names()'s first page; listed lazily unless output_paths needs a count.
+        files: Iterable[RunFile] = iter_run_files(self._layout(), prefix=prefix or "", driver_alias=True)
+        if output_paths is not None:
+            matching = list(files)
+            if len(output_paths) != len(matching):
+                raise UserErrorException(
+                    f"output_paths has {len(output_paths)} entries but {len(matching)} files match; pass one per "
+                    "file."
+                )
+            files = matching
+        for index, file in enumerate(files):
+            name = file.name
             relative = name if append_prefix or not prefix else name[len(prefix) :].lstrip("/")
             target = (root / (output_paths[index] if output_paths else relative)).resolve()
             if root not in target.parents and target != root:
                 raise UserErrorException(f"Refusing to write {name!r} outside {root}: path escapes the folder.")
-            self.download_file(name, str(target))
+            copy_run_file(file, target)
 
     def get_all_logs(self, destination: str | None = None) -> list[str]:
+        from jupyter_amltrain.engine.runs.artifacts import copy_run_file
+
         root = Path(destination or Path("assets") / self._run_id)
         written = []
-        for name in self._log_files():
+        for name, log in self._log_files().items():
             target = root / name
-            self.download_file(name, str(target))
+            copy_run_file(log, target)
             written.append(str(target))
         return written
 
@@ -324,7 +377,7 @@ class Run:
             if show_output:
                 self._stream_until_done(sys.stdout, wait_post_processing)
             else:
-                while self.get_status() in RUNNING_STATES + POST_PROCESSING_STATES:
+                while self._still_active():
                     time.sleep(0.25)
         except KeyboardInterrupt:
             raise ExperimentExecutionException(
@@ -351,8 +404,7 @@ class Run:
         pending = ""
         try:
             while True:
-                status = self.get_status()
-                done = status not in RUNNING_STATES + POST_PROCESSING_STATES
+                done = not self._still_active()
                 for index in range(len(order) - 1, current, -1):
                     if order[index][1].exists():
                         if handle is not None:
@@ -364,7 +416,7 @@ class Run:
                         current = index
                         name = order[index][0]
                         out.write(f"Streaming {name}\n{'=' * (len(name) + 10)}\n\n")
-                        handle = open(order[index][1], encoding="utf-8", errors="replace")  # noqa: SIM115
+                        handle = _open_log(layout, name)
                         break
                 if handle is not None:
                     pending += handle.read()
@@ -464,7 +516,8 @@ class _HostTracker:
         self._log("scalar", name, value, step, description)
 
     def log_list(self, name: str, value: Any, description: str = "") -> None:
-        self._log("list", name, list(value), None, description)
+        # list() of a non-iterable would raise TypeError before the name is checked; the engine refuses it.
+        self._log("list", name, list(value) if isinstance(value, Iterable) else value, None, description)
 
     def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
         self._log("row", name, kwargs, None, description or "")
@@ -473,7 +526,14 @@ class _HostTracker:
         self._log("table", name, value, None, description)
 
     def log_image(self, name: str, path: str | None = None, plot: Any = None, description: str = "") -> Any:
-        return self._context().log_image(name, path=path, plot=plot, description=description)
+        from jupyter_amltrain.engine.runtime.values import MetricValueError, check_name
+        from jupyter_amltrain.exceptions import UserErrorException
+
+        try:
+            check_name(name)  # before _context(), which creates the run's event file
+            return self._context().log_image(name, path=path, plot=plot, description=description)
+        except MetricValueError as exc:  # the job's error class; the notebook gets v1's, as for log()
+            raise UserErrorException(str(exc)) from exc
 
     def _context(self) -> JobContext:
         layout = self.run._layout().ensure()
@@ -506,56 +566,13 @@ class _HostTracker:
         return None
 
 
-class _JobRun(Run):
-    """The run as seen from inside its job: every call appends to the run's event file."""
+def _open_log(layout: Any, name: str) -> IO[str]:
+    """A host log of the run (build or std log) for streaming, opened as every run file is (no links)."""
+    import io
 
-    def __init__(self, context: JobContext):
-        self._context = context
-        self._run_id = context.run_id
-        self._experiment = _JobExperiment(os.environ.get("AZUREML_ARM_PROJECT_NAME", ""))  # type: ignore[assignment]
+    from jupyter_amltrain.engine.runs.artifacts import open_run_file, run_file
 
-    def _tracker(self) -> Any:
-        return self._context
-
-    def get_status(self) -> str:
-        return "Running"
-
-    def __str__(self) -> str:
-        return (
-            f"Run(Experiment: {self._experiment.name},\nId: {self._run_id},\nType: {self.RUN_TYPE},\nStatus: Running)"
-        )
-
-    __repr__ = __str__
-
-
-class _OfflineRun(Run):
-    """Outside any job: logging calls print what they would have recorded (v1's offline protocol)."""
-
-    def __init__(self, context: OfflineContext):
-        self._context = context
-        self._run_id = f"OfflineRun_{int(time.time())}"
-        self._experiment = _JobExperiment("offline")  # type: ignore[assignment]
-
-    def _tracker(self) -> Any:
-        return self._context
-
-    def get_status(self) -> str:
-        return "Running"
-
-    def get_metrics(
-        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
-    ) -> dict[str, Any]:
-        return {}
-
-    def __str__(self) -> str:
-        return f"Run(Experiment: offline,\nId: {self._run_id},\nType: None,\nStatus: Running)"
-
-    __repr__ = __str__
-
-
-class _JobExperiment:
-    def __init__(self, name: str):
-        self.name = name
+    return io.TextIOWrapper(open_run_file(run_file(layout, name)), encoding="utf-8", errors="replace")
 
 
 def _iso(epoch: float) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET
-from jupyter_amltrain.engine.runs.plan import PYTHON_TOKEN
+from jupyter_amltrain.engine.runs.plan import PYTHON_TOKEN, SHELL
 from jupyter_amltrain.engine.runs.submit import SubmitRequest
 from jupyter_amltrain.exceptions import UserErrorException
 
@@ -33,8 +33,10 @@ def _command(run_config: RunConfiguration) -> list[str]:
     command = run_config.command
     if command:
         if isinstance(command, str):
-            # A shell string: put the environment's interpreter first on PATH so `python x.py` means it.
-            return ["/bin/sh", "-c", f'PATH="$(dirname "{PYTHON_TOKEN}")":"$PATH"; {command}']
+            # A shell string: put the environment's interpreter first on PATH so `python x.py` means it, and
+            # where the image has only python3, `python` still means the interpreter the run resolved to.
+            fallback = f'command -v python >/dev/null 2>&1 || python() {{ "{PYTHON_TOKEN}" "$@"; }}'
+            return [SHELL, "-c", f'PATH="$(dirname "{PYTHON_TOKEN}")":"$PATH"; {fallback}; {command}']
         tokens = [str(token) for token in command]
         if tokens and tokens[0] in ("python", "python3"):
             tokens[0] = PYTHON_TOKEN

@@ -15,14 +15,15 @@ import html
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
+from jupyter_amltrain.engine.runs.artifacts import RunFileRefused
 from jupyter_amltrain.engine.runs.records import TERMINAL, request_cancel
-from jupyter_amltrain.engine.views.logs import read_from
+from jupyter_amltrain.engine.runs.recovery import ensure_supervised
+from jupyter_amltrain.engine.views.logs import read_from, read_rest
 from jupyter_amltrain.engine.views.run_details import (
     RunDetailsData,
     current_log,
@@ -103,15 +104,17 @@ class RunDetails(LiveDisplay):
     """
 
     def __init__(self, run_instance: Any, *, refresh_seconds: float = 1.0) -> None:
-        from jupyter_amltrain.core.run import Run, _JobRun, _OfflineRun
+        from jupyter_amltrain.core.run import Run
 
-        if not isinstance(run_instance, Run) or isinstance(run_instance, _JobRun | _OfflineRun):
+        # Run.get_context() gives the job-side run (engine/runtime/job_run.py), not a core Run: refused here.
+        if not isinstance(run_instance, Run):
             raise UserErrorException(
                 f"RunDetails needs a run submitted from this workspace (experiment.submit(...) or "
                 f"Run(experiment, run_id)); got {type(run_instance).__name__}. Inside a job there is nothing to show."
             )
         self.run = run_instance
         local = run_instance._ws
+        self._local = local
         self._store = local.store
         self._workspace = local.layout
         self.run_id: str = run_instance.id
@@ -166,7 +169,7 @@ class RunDetails(LiveDisplay):
                 "arguments": record.definition.get("arguments"),
                 "end_time_utc": _iso(record.ended),
                 "status": record.status,
-                "log_files": {name: str(path) for name, path in data.log_files.items()},
+                "log_files": {name: str(log.path) for name, log in data.log_files.items()},
                 "log_groups": _log_groups(list(data.log_files)),
                 "run_duration": fmt_duration(data.duration),
                 "run_number": record.number,
@@ -218,7 +221,9 @@ class RunDetails(LiveDisplay):
             state = self._collect()
             state["refreshing"] = not state["terminal"]
             push_state(self.widget, state)
-            return not state["terminal"]
+        if not state["terminal"]:  # a live view waits on the run: a killed supervisor is replaced, or it never ends
+            ensure_supervised(self._local, self.run_id)
+        return not state["terminal"]
 
     def _collect(self) -> dict[str, Any]:
         data = load_run_details(self._store, self._workspace, self.run_id, with_metrics=False)
@@ -273,23 +278,26 @@ class RunDetails(LiveDisplay):
         wanted = self.widget.selected_log or current_log(files, data.record.status)
         if wanted is None or wanted not in files:
             return
-        path = files[wanted]
-        if wanted != self._log_name:
-            self._log_name = wanted
-            self._log.clear()
-            self._log_total = 0
-            self._log_offset = tail_offset(path, TAIL_BYTES)
-        for _ in range(CHUNKS_PER_TICK):
-            chunk = read_from(path, self._log_offset)
-            if not chunk.text:
-                break
-            self._add_lines(chunk.text)
-            self._log_offset = chunk.offset
-        if data.record.terminal:  # the writer is done: a last line without its newline is complete too
-            rest = _read_rest(path, self._log_offset)
-            if rest:
-                self._add_lines(rest)
-                self._log_offset += len(rest.encode("utf-8"))
+        log = files[wanted]  # read through engine.runs.artifacts: never a link or special file the job made
+        try:
+            if wanted != self._log_name:
+                self._log_name = wanted
+                self._log.clear()
+                self._log_total = 0
+                self._log_offset = tail_offset(log, TAIL_BYTES)
+            for _ in range(CHUNKS_PER_TICK):
+                chunk = read_from(log, self._log_offset)
+                if not chunk.text:
+                    break
+                self._add_lines(chunk.text)
+                self._log_offset = chunk.offset
+            if data.record.terminal:  # the writer is done: a last line without its newline is complete too
+                rest = read_rest(log, self._log_offset)
+                if rest.text:
+                    self._add_lines(rest.text)
+                    self._log_offset = rest.offset
+        except RunFileRefused as refusal:  # swapped for a link since it was listed: say so, keep refreshing
+            self.widget.view_error = str(refusal)
 
     def _add_lines(self, text: str) -> None:
         for line in text.splitlines():
@@ -394,15 +402,6 @@ class RunDetails(LiveDisplay):
             + (f"<p>{esc(view.shown_log)}</p><pre>{log}</pre>" if view.shown_log else "")
             + "</div>"
         )
-
-
-def _read_rest(path: Path, offset: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(256 * 1024).decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -44,12 +44,16 @@ SUITE = "bookworm"
 # python-is-python3: v1's user-managed interpreter_path defaults to "python".
 PACKAGES = ("python3", "python3-venv", "python3-pip", "python-is-python3", "ca-certificates")
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
-IMAGE_CHANGES = (
-    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "ENV LANG=C.UTF-8",
-    'CMD ["/bin/bash"]',
-    f"LABEL amltrain.base-image={SUITE}",
-)
+
+
+def image_changes(suite: str) -> list[str]:
+    """The Dockerfile instructions ``docker import`` applies to a debootstrapped root."""
+    return [
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV LANG=C.UTF-8",
+        'CMD ["/bin/bash"]',
+        f"LABEL amltrain.base-image={suite}",
+    ]
 
 # Azure ML's plain OS+MPI base images (not the curated ones, whose packages a bare Debian does not have).
 _AZUREML_BASE = re.compile(r"^mcr\.microsoft\.com/azureml/(openmpi|intelmpi|base|minimal-ubuntu)[^/]*$")
@@ -132,21 +136,39 @@ def build_base_image(
     progress: Log | None = None,
 ) -> str:
     """Build ``tag`` now with debootstrap + docker import; ``workdir`` holds the root file system meanwhile."""
+    log(f"Building the local base image {tag} from Debian {SUITE} packages; this takes a minute or two, once")
+    return build_debian_image(client, log, workdir=workdir, tag=tag, suite=SUITE, packages=PACKAGES, mirror=mirror,
+                              progress=progress)
+
+
+def build_debian_image(
+    client: docker.DockerClient,
+    log: Log,
+    *,
+    workdir: Path,
+    tag: str,
+    suite: str,
+    packages: Sequence[str],
+    mirror: str | None = None,
+    progress: Log | None = None,
+) -> str:
+    """Any Debian ``suite`` with ``packages`` as image ``tag``, offline of any registry: debootstrap (minbase)
+    from the Debian mirror, then docker import. The base image is one; the tests build others (old and new
+    Pythons, Python 2) the same way."""
     check_can_debootstrap()
     mirror = mirror or debian_mirror()
     workdir.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="base-image-rootfs.", dir=workdir))
     try:
-        log(f"Building the local base image {tag} from Debian {SUITE} packages ({mirror}); this takes a minute "
-            "or two, once")
-        _debootstrap(root, mirror, log, progress)
+        log(f"debootstrap {suite} with {', '.join(packages)} from {mirror}")
+        _debootstrap(root, mirror, log, progress, suite=suite, packages=packages)
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (root / leftover).glob("*"):
                 if path.is_file():
                     path.unlink()
         _notify(log, progress, "importing image...")
-        _import(client, root, tag)
-        log(f"Local base image {tag} is ready")
+        _import(client, root, tag, suite)
+        log(f"Local image {tag} is ready")
         return tag
     finally:
         _remove_root(root, log)
@@ -196,8 +218,9 @@ def _notify(log: Log, progress: Log | None, line: str) -> None:
         progress(line)
 
 
-def _debootstrap(root: Path, mirror: str, log: Log, progress: Log | None) -> None:
-    command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root), mirror]
+def _debootstrap(root: Path, mirror: str, log: Log, progress: Log | None, *, suite: str,
+                 packages: Sequence[str]) -> None:
+    command = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(root), mirror]
     tail: deque[str] = deque(maxlen=20)
     phase = ""
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
@@ -221,7 +244,7 @@ def _debootstrap(root: Path, mirror: str, log: Log, progress: Log | None) -> Non
         )
 
 
-def _import(client: docker.DockerClient, root: Path, tag: str) -> None:
+def _import(client: docker.DockerClient, root: Path, tag: str, suite: str) -> None:
     repository, _, version = tag.rpartition(":")
     with subprocess.Popen(
         ["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -229,7 +252,7 @@ def _import(client: docker.DockerClient, root: Path, tag: str) -> None:
         assert tar.stdout is not None and tar.stderr is not None
         try:
             result = client.api.import_image_from_stream(
-                tar.stdout, repository=repository, tag=version, changes=list(IMAGE_CHANGES)
+                tar.stdout, repository=repository, tag=version, changes=image_changes(suite)
             )
         except docker.errors.APIError as error:
             raise EnvironmentException(f"docker import of the base image failed: {error}") from error

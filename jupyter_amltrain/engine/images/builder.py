@@ -23,6 +23,7 @@ from jupyter_amltrain.engine.images.dockerfile import (
     BASE_LABEL,
     EXIT_CONDA_ONLY,
     EXIT_NO_PYTHON,
+    EXIT_NO_VENV,
     HASH_LABEL,
     from_images,
     needs_build,
@@ -30,11 +31,17 @@ from jupyter_amltrain.engine.images.dockerfile import (
 )
 from jupyter_amltrain.engine.images.failure_hints import install_failure_hint
 from jupyter_amltrain.engine.images.locks import file_lock
+from jupyter_amltrain.engine.images.probe import ImageFacts, image_facts, interpreter_candidates
 from jupyter_amltrain.engine.images.registry import image_present, pull, qualify
 from jupyter_amltrain.engine.images.spec import ImageSpec, image_hash, image_tag, python_in_image
 from jupyter_amltrain.engine.images.tls import ca_bundle_to_inject
 from jupyter_amltrain.engine.settings import AmlTrainSettings
-from jupyter_amltrain.exceptions import DockerEngineException, ImageBuildException, RegistryException
+from jupyter_amltrain.exceptions import (
+    DockerEngineException,
+    EnvironmentException,
+    ImageBuildException,
+    RegistryException,
+)
 
 Log = Callable[[str], None]
 
@@ -50,8 +57,13 @@ class BuiltImage:
     tag: str  # what to run: azureml/azureml_<hash>, or the base image itself for user-managed envs
     hash: str
     cache_hit: bool
-    python: str  # the interpreter inside the image
     base_substituted: str | None  # the local image used in place of an unreachable Azure ML base image
+    facts: ImageFacts  # the interpreter, user and ENTRYPOINT a job gets in it (engine/images/probe.py)
+
+    @property
+    def python(self) -> str:
+        """The interpreter a job starts inside the image."""
+        return self.facts.interpreter
 
 
 @dataclass(frozen=True)
@@ -74,26 +86,42 @@ class ImageBuilder:
         log: Log,
         progress: Log | None = None,
     ) -> BuiltImage:
-        """The image of ``spec``, built now unless cached. ``log`` gets every build line as it comes;
-        ``progress`` gets short sub-statuses ("pulling ...", "building image: step 3/7")."""
+        """The image of ``spec``, built now unless cached, and what a job gets in it (interpreter, user,
+        ENTRYPOINT: probed once per image). ``log`` gets every build line as it comes; ``progress`` gets short
+        sub-statuses ("pulling ...", "building image: step 3/7"). Raises ``EnvironmentException`` when no job
+        can run in the image (no Python 3, another CPU architecture, an ENTRYPOINT that fails)."""
         self._check_engine()
-        digest, tag, python = image_hash(spec), image_tag(spec), python_in_image(spec)
+        digest, tag = image_hash(spec), image_tag(spec)
         if not needs_build(spec):
             base = self._resolve_base(_base_reference(spec), spec, password, log, progress)
             if base.was_local:
                 log(f"Image {base.image} found: cache hit, no build (user-managed dependencies, used as it is)")
-            return BuiltImage(base.image, digest, base.was_local, python, base.substitute)
+            return self._with_facts(base.image, spec, digest, base.was_local, base.substitute, log, progress)
 
         hit = self._cache_hit(spec, log)
-        if hit:
-            return hit
+        if hit is not None:
+            return self._with_facts(tag, spec, digest, True, hit, log, progress)
         with file_lock(Path(self.settings.home) / "locks" / f"image-{digest}.lock"):
             hit = self._cache_hit(spec, log)  # built by another process while we waited
-            if hit:
-                return hit
+            if hit is not None:
+                return self._with_facts(tag, spec, digest, True, hit, log, progress)
             log(f"Materialized image not found on target: {tag}")
             substitute = self._build(spec, tag, password, log, progress)
-        return BuiltImage(tag, digest, False, python, substitute)
+        return self._with_facts(tag, spec, digest, False, substitute, log, progress)
+
+    def _with_facts(self, tag: str, spec: ImageSpec, digest: str, cache_hit: bool, substitute: str | None,
+                    log: Log, progress: Log | None) -> BuiltImage:
+        if progress:
+            progress("checking the image's interpreter and user")
+        # A system-managed environment's own Python is explicit; v1's default "python" means python, else python3.
+        wanted = python_in_image(spec)
+        candidates = (wanted,) if not spec.user_managed else interpreter_candidates(wanted)
+        facts = image_facts(self.client, tag, candidates=candidates, cache_dir=self.facts_dir, log=log)
+        return BuiltImage(tag, digest, cache_hit, substitute or None, facts)
+
+    @property
+    def facts_dir(self) -> Path:
+        return Path(self.settings.home) / "image-facts"
 
     def _check_engine(self) -> None:
         try:
@@ -104,7 +132,8 @@ class ImageBuilder:
                 "DOCKER_HOST, and that this user may use the socket (docker group)"
             ) from error
 
-    def _cache_hit(self, spec: ImageSpec, log: Log) -> BuiltImage | None:
+    def _cache_hit(self, spec: ImageSpec, log: Log) -> str | None:
+        """None when ``spec`` must be built; else the base substitute it was built on ('' for none)."""
         tag, digest = image_tag(spec), image_hash(spec)
         try:
             labels = self.client.images.get(tag).labels or {}
@@ -118,7 +147,7 @@ class ImageBuilder:
             log(f"Base image {name} changed since {tag} was built; rebuilding")
             return None
         log(f"Image {tag} found: cache hit, no build")
-        return BuiltImage(tag, digest, True, python_in_image(spec), labels.get(SUBSTITUTE_LABEL) or None)
+        return labels.get(SUBSTITUTE_LABEL) or ""
 
     def _resolve_base(
         self, image: str, spec: ImageSpec, password: str | None, log: Log, progress: Log | None
@@ -159,6 +188,8 @@ class ImageBuilder:
             base_image=base.image if base else None,
             from_replacements=replacements,
             ca_bundle=ca_bundle_to_inject(self.settings),
+            venv_tool=self._venv_tool(spec, base, log),
+            base_user=self._user_of(base.image if base else from_images(spec.dockerfile or "")[-1:], replacements),
         )
         labels = dict(context.labels)
         if base:
@@ -174,6 +205,41 @@ class ImageBuilder:
             raise ImageBuildException(f"The build of {tag} ended without an image. Fix: see the build log above")
         log(f"Image {tag} built")
         return substitute
+
+    def _user_of(self, image: str | list[str], replacements: dict[str, str]) -> str | None:
+        """The USER an image runs as (None when unknown: a FROM image that is a build stage or an ARG)."""
+        name = image if isinstance(image, str) else (image[0] if image else "")
+        name = replacements.get(name, name)
+        try:
+            return str((self.client.images.get(name).attrs.get("Config") or {}).get("User") or "") if name else None
+        except docker.errors.ImageNotFound:
+            return None
+
+    def _venv_tool(self, spec: ImageSpec, base: _Base | None, log: Log) -> bytes | None:
+        """uv, for images whose python3 cannot make a virtual environment (Debian's python3 without
+        python3-venv, no pip): it creates the environment and installs into it without either.
+
+        Only where it may be needed: a Dockerfile's image does not exist before the build, so it always gets
+        it; a plain base image is looked at first (once per image) and gets it only when it lacks venv."""
+        if spec.user_managed:
+            return None
+        if base is not None:
+            try:
+                facts = image_facts(self.client, base.image, candidates=("python3",), cache_dir=self.facts_dir,
+                                    log=log)
+            except EnvironmentException:
+                facts = None  # no python3 (a conda-only image, or none at all): the setup script decides
+            if facts is not None and not facts.has_shell:
+                raise EnvironmentException(
+                    f"The image {base.image} has no shell (/bin/sh), which installing system-managed dependencies "
+                    "needs. Fix: set env.python.user_managed_dependencies = True (the job then runs with the "
+                    "image's own Python, no shell needed), or use a base image with a shell."
+                )
+            if facts is not None and facts.has_venv:
+                return None
+        from uv import find_uv_bin
+
+        return Path(find_uv_bin()).read_bytes()
 
     def _follow(
         self, stream: Iterable[dict[str, object]], spec: ImageSpec, tag: str, base: str, log: Log,
@@ -225,6 +291,11 @@ def _failure_message(
         hint = (
             f"the image {base} has neither conda nor python3; set python.user_managed_dependencies=True and "
             "interpreter_path, or use a base image with Python"
+        )
+    elif exit_code == EXIT_NO_VENV:
+        hint = (
+            f"the image {base} has python3 without its venv module, and the build had no uv to do without it; "
+            "install python3-venv in the image, or set python.user_managed_dependencies=True"
         )
     elif exit_code == EXIT_CONDA_ONLY:
         hint = "\n".join(line.removeprefix("amltrain: ") for line in tail if line.startswith("amltrain: "))

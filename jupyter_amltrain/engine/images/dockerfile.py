@@ -31,6 +31,8 @@ SETUP_DIR_IN_IMAGE = CA_BUNDLE_IN_IMAGE.rsplit("/", 1)[0]
 # Exit codes of setup-env.sh that the builder turns into specific messages.
 EXIT_NO_PYTHON = 97
 EXIT_CONDA_ONLY = 98
+EXIT_NO_VENV = 99
+VENV_TOOL = "uv"  # executable in the build context (BuildContext.tar marks it so)
 
 HASH_LABEL = "amltrain.hash"
 SPEC_LABEL = "amltrain.spec"
@@ -54,7 +56,7 @@ class BuildContext:
             for name, data in {"Dockerfile": self.dockerfile.encode(), **self.files}.items():
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
-                info.mode = 0o755 if name.endswith(".sh") else 0o644
+                info.mode = 0o755 if name.endswith((".sh", f"/{VENV_TOOL}")) else 0o644
                 archive.addfile(info, io.BytesIO(data))
         buffer.seek(0)
         return buffer
@@ -109,6 +111,8 @@ def render_build_context(
     base_image: str | None = None,
     from_replacements: Mapping[str, str] | None = None,
     ca_bundle: bytes | None = None,
+    venv_tool: bytes | None = None,
+    base_user: str | None = None,
 ) -> BuildContext:
     """The build context of ``spec``.
 
@@ -130,14 +134,19 @@ def render_build_context(
     files = _environment_files(spec)
     if ca_bundle:
         files[f"{SETUP_DIR}/{CA_BUNDLE_IN_IMAGE.rsplit('/', 1)[1]}"] = ca_bundle
+    if venv_tool:
+        files[f"{SETUP_DIR}/{VENV_TOOL}"] = venv_tool
+    # The setup writes /azureml-envs as root; the image's own user (a USER line, else its base image's) comes back.
     users = [m.group(1) for m in map(_USER.match, first_stage.splitlines()) if m]
+    if not users and base_user and base_user not in ("root", "0", "0:0"):
+        users = [base_user]
     lines = [
         first_stage.rstrip("\n"),
         "",
         f"# jupyter_amltrain: the environment's own Python at {prefix} (system-managed dependencies)",
     ]
     if users:
-        lines.append("USER root")  # the setup writes /azureml-envs; the user's USER comes back below
+        lines.append("USER root")
     lines += [
         f"COPY {SETUP_DIR}/ {SETUP_DIR_IN_IMAGE}/",
         f'RUN ["/bin/sh", "{SETUP_DIR_IN_IMAGE}/setup-env.sh"]',
@@ -228,13 +237,24 @@ if [ -n "$conda" ]; then
   "$conda" clean -a -y >/dev/null 2>&1 || true
 elif command -v python3 >/dev/null 2>&1; then
   if [ -f "$here/conda-only.txt" ]; then cat "$here/conda-only.txt"; exit {EXIT_CONDA_ONLY}; fi
-  echo "amltrain: no conda in the image; creating $prefix with python3 -m venv and pip"
-{python_check}{skipped_note}  python3 -m venv "$prefix"
-  "$prefix/bin/python" -m pip install -r "$here/requirements.txt"
+{python_check}{skipped_note}  if python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+    echo "amltrain: no conda in the image; creating $prefix with python3 -m venv and pip"
+    python3 -m venv "$prefix"
+    "$prefix/bin/python" -m pip install -r "$here/requirements.txt"
+  elif [ -x "$here/{VENV_TOOL}" ]; then
+    # Debian's python3 without python3-venv (no venv/ensurepip, no pip): uv makes the environment itself.
+    echo "amltrain: no conda in the image, and its python3 has no venv module; creating $prefix with uv"
+    export UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1
+    "$here/{VENV_TOOL}" venv --python "$(command -v python3)" "$prefix"
+    "$here/{VENV_TOOL}" pip install --python "$prefix/bin/python" -r "$here/requirements.txt"
+  else
+    echo "amltrain: the image's python3 has no venv module (Debian: apt-get install python3-venv)"
+    exit {EXIT_NO_VENV}
+  fi
 else
   echo "amltrain: the image has neither conda nor python3"
   exit {EXIT_NO_PYTHON}
 fi
-rm -f {bundle}
+rm -f {bundle} "$here/{VENV_TOOL}"
 """
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from jupyter_amltrain.engine.images.spec import ImageSpec, RegistrySpec
 
 PYTHON_TOKEN = "{python}"  # replaced by the environment's interpreter when the command is launched
+SHELL = "/bin/sh"  # what runs ScriptRunConfig(command="...") strings
 
 
 @dataclass
@@ -24,7 +25,7 @@ class RunPlan:
     workspace: dict[str, str]
     backend: str                      # "docker" | "process"
     image: dict[str, Any]             # ImageSpec fields
-    command: list[str]                # argv, PYTHON_TOKEN for the interpreter; or ["/bin/sh", "-c", cmd]
+    command: list[str]                # argv, PYTHON_TOKEN for the interpreter; or [SHELL, "-c", cmd]
     environment_variables: dict[str, str] = field(default_factory=dict)
     shm_size: str = "2g"
     docker_arguments: list[str] = field(default_factory=list)
@@ -32,7 +33,6 @@ class RunPlan:
     gpus_wanted: int | None = None
     snapshot_id: str | None = None
     host_python: str | None = None    # user-managed local runs: the interpreter chosen at submit
-    run_as: str | None = None         # "uid:gid" for containers, so outputs belong to the user
     declared_gpus: list[int] | None = None  # the declared GPU inventory at submit, for a supervisor started later
 
     def image_spec(self) -> ImageSpec:
@@ -49,7 +49,9 @@ class RunPlan:
 
     @classmethod
     def load(cls, path: Path) -> RunPlan:
-        return cls(**json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}  # a plan written by an older version may hold retired fields
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 def image_to_dict(spec: ImageSpec) -> dict[str, Any]:

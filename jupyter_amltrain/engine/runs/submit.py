@@ -21,7 +21,7 @@ from jupyter_amltrain.engine.compute.nvidia_docker import nvidia_support
 from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, get_pool
 from jupyter_amltrain.engine.images.conda_pypi import map_conda_packages
 from jupyter_amltrain.engine.images.spec import ImageSpec
-from jupyter_amltrain.engine.runs import records
+from jupyter_amltrain.engine.runs import records, validation
 from jupyter_amltrain.engine.runs.plan import RunPlan, image_to_dict
 from jupyter_amltrain.engine.snapshots import SnapshotResult, SnapshotStore
 from jupyter_amltrain.engine.store.layout import RunLayout
@@ -50,6 +50,11 @@ class SubmitRequest:
 
 def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecord, SnapshotResult]:
     records.check_experiment_name(request.experiment)
+    # The kernel, Docker and the store would refuse these only later (a failed run, or a run listing the
+    # size of a tag); refused here, nothing is written.
+    validation.check_job(request.command, request.environment_variables,
+                         inherits_host_environment=not request.use_docker)
+    tags = validation.check_tags(request.tags, call="Experiment.submit(tags=...)")
     if request.target != LOCAL_TARGET and get_pool(ws.store, request.target) is None:
         raise ComputeTargetException(
             f"ComputeTargetNotFound: Compute Target with name {request.target} not found in provided workspace. "
@@ -77,7 +82,7 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
     experiment_id = records.ensure_experiment(ws.store, request.experiment)
     record = records.create_run(
         ws.store, experiment=request.experiment, target=request.target, definition=request.definition,
-        snapshot_id=snapshot.snapshot_id, properties=properties, tags=request.tags, warnings=snapshot.warnings,
+        snapshot_id=snapshot.snapshot_id, properties=properties, tags=tags, warnings=snapshot.warnings,
     )
     layout = RunLayout(ws.layout.run_dir(record.run_id)).ensure()
     plan = RunPlan(
@@ -87,7 +92,6 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
         command=request.command, environment_variables=request.environment_variables, shm_size=request.shm_size,
         docker_arguments=request.docker_arguments, max_run_duration_seconds=request.max_run_duration_seconds,
         gpus_wanted=request.gpus_wanted, snapshot_id=snapshot.snapshot_id, host_python=request.host_python,
-        run_as=None if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}",
         declared_gpus=inventory.ids if inventory.declared else None,
     )
     plan.save(layout.root / "plan.json")

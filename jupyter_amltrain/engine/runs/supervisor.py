@@ -16,35 +16,70 @@ import dataclasses
 import json
 import os
 import random
+import sqlite3
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jupyter_amltrain.engine.compute.gpus import DECLARED_ENV, GpuInventory, gpu_inventory
 from jupyter_amltrain.engine.compute.leases import HostLeases
 from jupyter_amltrain.engine.compute.scheduler import Booking, try_book
+from jupyter_amltrain.engine.images.probe import ImageFacts
 from jupyter_amltrain.engine.runs import records
 from jupyter_amltrain.engine.runs.backends.base import Outcome
-from jupyter_amltrain.engine.runs.plan import RunPlan
+from jupyter_amltrain.engine.runs.ownership import reclaim_run_folders
+from jupyter_amltrain.engine.runs.plan import SHELL, RunPlan
 from jupyter_amltrain.engine.runs.system_sampler import SystemSampler
 from jupyter_amltrain.engine.settings import load_settings
 from jupyter_amltrain.engine.store.db import Store
+from jupyter_amltrain.engine.store.disk import DiskReserve, describe_disk, free_bytes, is_disk_full
 from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
 from jupyter_amltrain.engine.tracking.ingest import ingest_events
-from jupyter_amltrain.exceptions import AzureMLException, ImageBuildException
+from jupyter_amltrain.engine.tracking.record import add_properties_in_store
+from jupyter_amltrain.exceptions import AzureMLException, EnvironmentException, ImageBuildException
 
 INGEST_EVERY = 1.0
 CANCEL_GRACE_SECONDS = 10
 # A queued supervisor looks for dead supervisors (of runs ahead of it, or holding GPUs) this often, so a
 # queue never stalls behind a crashed one until somebody happens to open the workspace.
 RECOVER_EVERY = 10.0
+WRITE_ERRORS = (sqlite3.Error, OSError)  # what a write to the store or the run folder raises; is_disk_full sorts
+MAX_UNWRITTEN_LINES = 1000  # control lines kept in memory while the disk is full
+FINAL_WRITE_MAX_DELAY = 30.0  # the longest pause between two tries of the final status on a full disk
+# What a job's stderr says when its own writes met a full disk (Python, coreutils, most C libraries).
+DISK_FULL_SIGNS = ("No space left on device", "Disk quota exceeded", "[Errno 28]")
 
 
 class Canceled(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Prepared:
+    image: str  # '' for local processes
+    python: str  # the interpreter the job's command starts
+    facts: ImageFacts | None = None  # Docker runs: what the image offers (interpreter, user, ENTRYPOINT)
+
+
+def check_command(command: list[str], image: str, facts: ImageFacts) -> None:
+    """A ``command=`` run goes through /bin/sh; a script run does not need a shell (its Python runs directly)."""
+    if command[:1] == [SHELL] and not facts.has_shell:
+        raise EnvironmentException(
+            f"The image {image} has no shell ({SHELL}), and ScriptRunConfig(command=...) runs its command through "
+            "one. Fix: use ScriptRunConfig(script='train.py', arguments=[...]), which runs the image's Python "
+            "directly, or use an image with a shell."
+        )
+
+
+def runtime_properties(facts: ImageFacts) -> dict[str, str]:
+    """What the run's details show of how the job runs (interpreter and user; the views read these)."""
+    return {"amltrain.interpreter": f"{facts.interpreter} (Python {facts.python_version})",
+            "amltrain.user": facts.runs_as}
 
 
 class Supervisor:
@@ -60,12 +95,30 @@ class Supervisor:
         self.inventory = GpuInventory()
         self.leases = HostLeases(Path(self.settings.home) / "gpu-leases.db", self.workspace.database)
         self._cleanup: Callable[[], None] | None = None  # stops the job if the supervisor fails around it
+        # A full disk: the first write that met it, control lines waiting for room, the space kept for the
+        # final status, and whether the outcome lives only in memory (then the container, which also knows the
+        # exit code, is kept until the final status is written).
+        self._disk_full_at: str | None = None
+        self._unwritten: list[str] = []
+        self._log_lock = threading.Lock()
+        self._reserve = DiskReserve(self.layout.root / ".disk-reserve")
+        self._outcome_unsaved = False
 
     # -- logging --------------------------------------------------------------------------------------------
     def control(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        with open(self.layout.control_log, "a", encoding="utf-8") as log:
-            log.write(f"[{stamp}Z] {message}\n")
+        with self._log_lock:  # the log follower and the sampler write from their threads
+            self._unwritten.append(f"[{stamp}Z] {message}\n")
+            del self._unwritten[:-MAX_UNWRITTEN_LINES]
+            try:
+                with open(self.layout.control_log, "a", encoding="utf-8") as log:
+                    log.write("".join(self._unwritten))
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                self._note_disk_full("the control log")  # kept in memory; written with the next line that fits
+                return
+            self._unwritten.clear()
 
     def build_log(self, line: str) -> None:
         with open(self.layout.build_log, "a", encoding="utf-8") as log:
@@ -134,8 +187,8 @@ class Supervisor:
             self.control(f"WARNING: {warning}")
             records.add_warning(self.store, self.run_id, warning)
 
-    def prepare(self) -> tuple[str, str]:
-        """Build or find the environment; returns (image or '' for processes, interpreter)."""
+    def prepare(self) -> Prepared:
+        """Build or find the environment, and what a job gets in it."""
         spec = self.plan.image_spec()
         self.status("Preparing", "preparing environment")
 
@@ -148,17 +201,19 @@ class Supervisor:
 
             builder = ImageBuilder(docker_client(), self.settings)
             built = builder.ensure(spec, password=self.password, log=self.build_log, progress=progress)
+            check_command(self.plan.command, built.tag, built.facts)
             records.update_run(self.store, self.run_id, image_hash=built.hash)
+            add_properties_in_store(self.store, self.run_id, runtime_properties(built.facts))
             self.control(f"image {built.tag} ({'cache hit' if built.cache_hit else 'built'})")
-            return built.tag, built.python
+            return Prepared(built.tag, built.python, built.facts)
         if spec.user_managed:
-            return "", self.plan.host_python or sys.executable
+            return Prepared("", self.plan.host_python or sys.executable)
         from jupyter_amltrain.engine.images.localenv import ensure_local_env
         from jupyter_amltrain.engine.images.spec import image_hash
 
         python = ensure_local_env(spec, Path(self.settings.home) / "envs", log=self.build_log)
         records.update_run(self.store, self.run_id, image_hash=image_hash(spec))
-        return "", str(python)
+        return Prepared("", str(python))
 
     def materialize(self) -> None:
         from jupyter_amltrain.engine.snapshots import SnapshotStore
@@ -184,7 +239,7 @@ class Supervisor:
                 return outcome
             now = time.monotonic()
             if now - last_ingest >= INGEST_EVERY:
-                ingest_events(self.store, self.run_id, self.layout.events)
+                self._ingest()  # on a full disk the events wait in their file; the job is watched on regardless
                 last_ingest = now
             if not stopping and self.cancel_requested():
                 self.control("cancel requested: stopping the job")
@@ -210,7 +265,8 @@ class Supervisor:
             from jupyter_amltrain.engine.docker_engine import docker_client
             from jupyter_amltrain.engine.runs.backends.docker_backend import DockerExecution
 
-            execution = DockerExecution(docker_client(), self.plan, self.layout, self.control)
+            execution = DockerExecution(docker_client(), self.plan, self.layout, self.control,
+                                        Path(self.settings.home))
             container = execution.find() if recover else None
             if container is None and was_started:
                 # It ran and is gone. Never run it again (a second training would repeat its side effects):
@@ -219,10 +275,11 @@ class Supervisor:
                     exit_code=None, lost=f"its container {record.container} was removed while no supervisor "
                                          "watched it, so how it ended is unknown")
             if container is None or container.status == "created":
-                image, python = self.prepare()
+                prepared = self.prepare()
+                assert prepared.facts is not None
                 self.materialize()
                 self.status("Starting", "starting container")
-                container = execution.start(image, python, gpus, self.inventory)
+                container = execution.start(prepared.image, prepared.facts, gpus, self.inventory)
                 records.update_run(self.store, self.run_id, container=container.name)
             else:
                 self.control(f"reattached to container {container.name}")
@@ -245,6 +302,7 @@ class Supervisor:
             self._save_outcome(outcome)
             if self._should_remove(started):
                 execution.remove(started)
+            self._reclaim_files()
             return outcome
         from jupyter_amltrain.engine.compute.usage import ProcessTreeUsage
         from jupyter_amltrain.engine.runs.backends.process_backend import ProcessExecution
@@ -252,10 +310,10 @@ class Supervisor:
         process = ProcessExecution(self.plan, self.layout, Path(self.settings.home), self.control)
         pid = int(record.container.split(":", 1)[1]) if recover and record.container else None
         if pid is None:
-            _, python = self.prepare()
+            prepared = self.prepare()
             self.materialize()
             self.status("Starting", "starting process")
-            pid = process.start(python, gpus, self.inventory)
+            pid = process.start(prepared.python, gpus, self.inventory)
             records.update_run(self.store, self.run_id, container=f"pid:{pid}")
         else:
             self.control(f"reattached to process {pid}")
@@ -273,8 +331,20 @@ class Supervisor:
 
     def _save_outcome(self, outcome: Outcome) -> None:
         tmp = self._outcome_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(outcome)))
-        os.replace(tmp, self._outcome_file)
+        try:
+            tmp.write_text(json.dumps(dataclasses.asdict(outcome)))
+            os.replace(tmp, self._outcome_file)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            # The outcome stays in memory (finish() gets it) and the container stays until the final status is
+            # written, so a supervisor killed meanwhile is still recovered with the real exit code.
+            self._outcome_unsaved = True
+            self._note_disk_full("outcome.json")
+            self.control(f"disk full: the job's outcome (exit code {outcome.exit_code}) is kept in memory and "
+                         "its container kept until the run's status is written")
 
     def _saved_outcome(self) -> Outcome | None:
         try:
@@ -296,6 +366,8 @@ class Supervisor:
                              control=self.control).start()
 
     def _should_remove(self, container: Any) -> bool:
+        if self._outcome_unsaved:
+            return False  # until the final status is written, the container is the only other record of the end
         try:
             container.reload()
             return container.status not in ("running", "restarting")
@@ -303,27 +375,107 @@ class Supervisor:
             return False
 
     def finish(self, outcome: Outcome) -> None:
-        ingest_events(self.store, self.run_id, self.layout.events)
+        self._ingest()
         if not self.cancel_requested():
-            records.set_status(self.store, self.run_id, "Finalizing", "collecting outputs")
-        ingest_events(self.store, self.run_id, self.layout.events)
+            try:
+                records.set_status(self.store, self.run_id, "Finalizing", "collecting outputs")
+            except WRITE_ERRORS as exc:
+                if not is_disk_full(exc):
+                    raise
+                self._note_disk_full("the store")  # a step on the way, skipped: the final status is what matters
+        ingested = self._ingest()
+        disk_full = self._disk_full_description(outcome)
+        if not ingested:  # the reserve is given back for the events the job logged: they are the run's data
+            self._reserve.release()
+            ingested = self._ingest()
         record = records.get_run(self.store, self.run_id)
         fields: dict[str, Any] = {"exit_code": outcome.exit_code}
         if record is not None and record.cancel_requested:
             self.control("Run is canceled.")
-            records.set_status(self.store, self.run_id, "Canceled", "", **fields)
-            return
-        if outcome.exit_code == 0 and not outcome.lost and not self._timed_out:
+            self._final_status("Canceled", **fields)
+        elif outcome.exit_code == 0 and not outcome.lost and not self._timed_out and ingested:
+            if disk_full is not None:
+                self.control(f"WARNING: the disk holding the run's folder, {disk_full}, was full during the run")
             self.control("The experiment completed successfully. Finalizing run...")
-            records.set_status(self.store, self.run_id, "Completed", "", **fields)
-            return
-        fields["error"] = {"error": failure_error(outcome, self.plan, timed_out=self._timed_out)}
-        self.control(f"The experiment failed: {fields['error']['error']['message']}")
-        records.set_status(self.store, self.run_id, "Failed", "", **fields)
+            self._final_status("Completed", **fields)
+        else:
+            fields["error"] = {"error": failure_error(outcome, self.plan, timed_out=self._timed_out,
+                                                      disk_full=disk_full, events_lost=not ingested)}
+            self.control(f"The experiment failed: {fields['error']['error']['message']}")
+            self._final_status("Failed", **fields)
+        if self._outcome_unsaved and self._cleanup is not None:
+            with contextlib.suppress(Exception):  # the container kept for its exit code is no longer needed
+                self._cleanup()
+        self._reserve.release()
+
+    # -- a full disk ----------------------------------------------------------------------------------------
+    def _note_disk_full(self, where: str) -> None:
+        if self._disk_full_at is None:
+            self._disk_full_at = where
+
+    _said_events_refused = False
+
+    def _events_refused(self, message: str) -> None:
+        """The job put something other than a regular file at its event file: said once, in the control log and
+        as a run warning (ingest tries every second); the run goes on and ends as its job does."""
+        if not self._said_events_refused:
+            self._said_events_refused = True
+            self.control(f"WARNING: {message}")
+            records.add_warning(self.store, self.run_id, message)
+
+    def _ingest(self) -> bool:
+        """Apply the job's new events; False when the store's disk is full (they stay in their file)."""
+        try:
+            ingest_events(self.store, self.run_id, self.layout.events, on_refused=self._events_refused)
+            return True
+        except WRITE_ERRORS as exc:
+            if not is_disk_full(exc):
+                raise
+            self._note_disk_full("the store (the job's metrics)")
+            return False
+
+    def _disk_full_description(self, outcome: Outcome) -> str | None:
+        """The run's disk, described, when the run met a full disk (its supervisor's writes failed, the job
+        said so, or there is less room left than the reserve); None otherwise."""
+        said = any(sign in outcome.stderr_tail for sign in DISK_FULL_SIGNS)
+        free = free_bytes(self.layout.root)
+        nearly_full = free is not None and free < self._reserve.size
+        if self._disk_full_at is None and not said and not nearly_full:
+            return None
+        return describe_disk(self.layout.root)
+
+    def _final_status(self, status: str, **fields: Any) -> None:
+        """Write the run's terminal status, whatever it takes: on a full disk the reserve is given back, then the
+        write is retried (with the outcome in memory) until space is freed. A run left active on a full disk
+        would otherwise end as JobLost, its real exit code lost."""
+        delay = 0.5
+        while True:
+            try:
+                records.set_status(self.store, self.run_id, status, "", **fields)
+                break
+            except WRITE_ERRORS as exc:
+                if not is_disk_full(exc):
+                    raise
+                self._note_disk_full("the store")
+                if self._reserve.release():
+                    continue
+                time.sleep(delay)
+                delay = min(delay * 2, FINAL_WRITE_MAX_DELAY)
+        if self._disk_full_at is not None:
+            self.control(f"status {status} recorded after the disk was full (first met writing {self._disk_full_at})")
 
     def main(self, recover: bool = False) -> None:
         records.update_run(self.store, self.run_id, supervisor_pid=os.getpid(), supervisor_started=time.time())
         self.control(("recovering" if recover else "supervising") + f" run {self.run_id} (pid {os.getpid()})")
+        if not self._reserve.hold():
+            self.control(f"WARNING: the disk holding the run's folder, {describe_disk(self.layout.root)}, has not "
+                         f"even {self._reserve.size} bytes free to keep for the run's last writes")
+        try:
+            self._main(recover)
+        finally:
+            self._reserve.release()
+
+    def _main(self, recover: bool) -> None:
         try:
             if self.plan.declared_gpus and not self.settings.declared_gpus and DECLARED_ENV not in os.environ:
                 # Restarted by a process that lacks the declaration (recovery from a plain shell): the run was
@@ -340,7 +492,7 @@ class Supervisor:
         except Canceled:
             self._stop_job()
             self.control("Run is canceled.")
-            records.set_status(self.store, self.run_id, "Canceled", "")
+            self._final_status("Canceled")
             return
         except AzureMLException as exc:
             self._stop_job()
@@ -348,15 +500,20 @@ class Supervisor:
             if isinstance(exc, ImageBuildException):
                 message += "\nThe whole build log is the run's azureml-logs/20_image_build_log.txt."
             self.control(f"failed: {message}")
-            records.set_status(self.store, self.run_id, "Failed", "",
-                               error={"error": {"code": type(exc).__name__, "message": message}})
+            self._final_status("Failed", error={"error": {"code": type(exc).__name__, "message": message}})
             return
         except Exception as exc:
             self.control("internal error:\n" + traceback.format_exc())
             self._stop_job()
-            records.set_status(self.store, self.run_id, "Failed", "", error={"error": {
-                "code": "SystemError", "message": f"jupyter-amltrain failed while running the job: {exc!r}. "
-                "See azureml-logs/60_control_log.txt for the traceback."}})
+            if is_disk_full(exc):
+                error = {"code": "DiskFull", "message": (
+                    f"jupyter-amltrain could not go on with the run: disk full. The disk holding the run's folder, "
+                    f"{describe_disk(self.layout.root)}, has no room left ({exc}). Free space there and submit "
+                    "the run again.")}
+            else:
+                error = {"code": "SystemError", "message": f"jupyter-amltrain failed while running the job: "
+                         f"{exc!r}. See azureml-logs/60_control_log.txt for the traceback."}
+            self._final_status("Failed", error={"error": error})
             return
         self.finish(outcome)
 
@@ -365,9 +522,23 @@ class Supervisor:
         if self._cleanup is not None:
             with contextlib.suppress(Exception):
                 self._cleanup()
+        self._reclaim_files()
+
+    def _reclaim_files(self) -> None:
+        """Files the job's non-root user left come back to the submitter (see engine/runs/ownership.py)."""
+        try:
+            changed = reclaim_run_folders(self.layout)
+        except OSError as exc:
+            self.control(f"could not give the job's files back to uid {os.getuid()}: {exc}")
+            return
+        if changed:
+            self.control(f"{changed} files and folders the job created given back to uid {os.getuid()}")
 
 
-def failure_error(outcome: Outcome, plan: RunPlan, *, timed_out: bool) -> dict[str, Any]:
+def failure_error(outcome: Outcome, plan: RunPlan, *, timed_out: bool, disk_full: str | None = None,
+                  events_lost: bool = False) -> dict[str, Any]:
+    """The run's error. ``disk_full`` describes the run's disk when the run met a full disk; ``events_lost``:
+    what the job logged could not all be recorded (the store's disk stayed full)."""
     tail = outcome.stderr_tail.strip().splitlines()[-20:]
     if outcome.docker_restarted and outcome.lost:
         message = (f"The Docker daemon restarted (or stopped answering) while the run was running, and {outcome.lost}. "
@@ -383,6 +554,14 @@ def failure_error(outcome: Outcome, plan: RunPlan, *, timed_out: bool) -> dict[s
     elif outcome.lost:
         message = f"The run's end could not be observed: {outcome.lost}."
         code = "JobLost"
+    elif disk_full is not None:
+        last = tail[-1] if tail else ""
+        lost = (" Some of the metrics, tags or properties it logged could not be recorded."
+                if events_lost else "")
+        message = (f"Execution failed with exit code {outcome.exit_code}: disk full. The disk holding the run's "
+                   f"folder, {disk_full}, ran out of space during the run.{lost} Free space there (the run's "
+                   "outputs/ may hold what filled it) and submit the run again." + (f" {last}" if last else ""))
+        code = "DiskFull"
     elif outcome.oom_killed or (outcome.exit_code == 137 and not timed_out):
         message = ("The job was killed because it ran out of memory (exit code 137, OOM). Give it more memory "
                    "(docker_runtime_config arguments ['--memory', '8g']) or reduce batch size.")

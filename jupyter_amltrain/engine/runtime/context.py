@@ -1,6 +1,6 @@
 """The tracker behind ``Run.get_context()``: ``JobContext`` inside a job, ``OfflineContext`` outside one.
 
-Runs inside job containers: standard library only, valid Python 3.8.
+Runs inside job containers: standard library only, valid Python 3.6.
 
 ``JobContext`` validates each call with v1's rules (``values``) and appends an event to the run's
 ``tracking/events.jsonl``; the host turns events into store rows (``engine.tracking.ingest``). Files go
@@ -8,7 +8,6 @@ straight into the run folder: names under ``outputs/`` or ``logs/`` into the job
 (where v1 collects them), any other name into ``<run>/uploads/``.
 """
 
-from __future__ import annotations
 
 import io
 import os
@@ -23,6 +22,8 @@ from jupyter_amltrain.engine.runtime.values import (
     check_description,
     check_name,
     check_step,
+    check_tag_key,
+    check_tag_value,
     list_value,
     row_value,
     scalar_value,
@@ -197,13 +198,16 @@ class JobContext:
     # -- tags and properties ---------------------------------------------------------------------------
 
     def tag(self, key: str, value: Any = None) -> None:
-        self._events.tag(check_name(key, "Tag key"), tag_value(value))
+        key = check_tag_key(key)
+        self._events.tag(key, check_tag_value(key, value))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if not isinstance(tags, Mapping):
             raise MetricValueError("set_tags needs a dict of tag key -> value, got %s." % type(tags).__name__)
-        for key, value in tags.items():
-            self.tag(key, value)
+        # Check every pair before writing any, so a refused call leaves no tag behind.
+        checked = [(check_tag_key(k), check_tag_value(str(k), v)) for k, v in tags.items()]
+        for key, value in checked:
+            self._events.tag(key, value)
 
     def add_properties(self, properties: Mapping[str, Any]) -> None:
         """Properties are immutable in v1: the host ignores (with a run warning) a changed value for a key."""
@@ -211,8 +215,10 @@ class JobContext:
             raise MetricValueError(
                 "add_properties needs a dict of property key -> value, got %s." % type(properties).__name__
             )
-        for key, value in properties.items():
-            self._events.property(check_name(key, "Property key"), tag_value(value))
+        checked = [(check_tag_key(k, "Property"), check_tag_value(str(k), v, "Property"))
+                   for k, v in properties.items()]
+        for key, value in checked:
+            self._events.property(key, value)
 
     # -- files -----------------------------------------------------------------------------------------
 

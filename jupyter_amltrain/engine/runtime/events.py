@@ -1,6 +1,6 @@
 """Append-only tracking events, one JSON object per line, written from inside the job.
 
-Runs inside job containers: standard library only, valid Python 3.8.
+Runs inside job containers: standard library only, valid Python 3.6.
 
 Several processes of one job (DataLoader workers, torchrun ranks) may log to the same file. The file is
 opened with O_APPEND and every event is one ``os.write`` of one complete line, so the kernel appends each
@@ -17,18 +17,17 @@ Event shapes::
     {"op": "file", "name": "outputs/x.png", "source": "<path relative to the run folder>"}
 """
 
-from __future__ import annotations
 
 import json
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 class EventWriter:
-    def __init__(self, path: os.PathLike[str] | str):
+    def __init__(self, path: "Union[str, os.PathLike[str]]"):
         self.path = os.fspath(path)
         folder = os.path.dirname(self.path)
         if folder:

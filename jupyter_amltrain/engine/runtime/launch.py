@@ -3,7 +3,7 @@
     python -m jupyter_amltrain.engine.runtime.launch --log FILE --stderr-tail FILE --exit-file FILE \\
         [--timeout SECONDS] [--kill-grace SECONDS] -- cmd arg...
 
-Standard library only, valid Python 3.8 (it also runs with the job's interpreter).
+Standard library only, valid Python 3.6 (it also runs with the job's interpreter).
 
 It starts ``cmd`` in its own process group, copies stdout and stderr line by line into the log (flushed
 per line, so a reader tailing it sees output within milliseconds), keeps the last 50 stderr lines in the
@@ -17,7 +17,6 @@ meanwhile; so the launcher outlives its parent (the caller starts it with ``star
 SIGHUP and never writes to its own stdout/stderr, which may be pipes nobody reads any more.
 """
 
-from __future__ import annotations
 
 import argparse
 import codecs

@@ -14,6 +14,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -25,8 +26,11 @@ from docker.types import DeviceRequest
 from jupyter_amltrain.engine.compute.admission import NVIDIA_FIX
 from jupyter_amltrain.engine.compute.gpus import GpuInventory
 from jupyter_amltrain.engine.compute.nvidia_docker import nvidia_support
-from jupyter_amltrain.engine.runs.backends.base import PACKAGE_DIR, Outcome, gpu_environment, job_environment
-from jupyter_amltrain.engine.runs.plan import PYTHON_TOKEN, RunPlan
+from jupyter_amltrain.engine.images.probe import ImageFacts
+from jupyter_amltrain.engine.runs.backends.base import Outcome, gpu_environment, job_environment
+from jupyter_amltrain.engine.runs.job_library import job_library
+from jupyter_amltrain.engine.runs.ownership import container_identity, hand_run_folders
+from jupyter_amltrain.engine.runs.plan import PYTHON_TOKEN, SHELL, RunPlan
 from jupyter_amltrain.engine.store.layout import RunLayout
 from jupyter_amltrain.exceptions import DockerEngineException
 
@@ -52,13 +56,14 @@ def _limits_from_arguments(arguments: list[str], warn: Callable[[str], None]) ->
     """The subset of v1 ``DockerConfiguration.arguments`` (docker run flags) that the engine API can honour."""
     options: dict[str, Any] = {}
     flags = {"--memory": "mem_limit", "-m": "mem_limit", "--memory-swap": "memswap_limit",
-             "--cpus": "nano_cpus", "--shm-size": "shm_size", "--ipc": "ipc_mode"}
+             "--cpus": "nano_cpus", "--shm-size": "shm_size", "--ipc": "ipc_mode",
+             "--user": "user", "-u": "user", "--entrypoint": "entrypoint"}
     tokens = list(arguments)
     while tokens:
         token = tokens.pop(0)
-        key, _, value = token.partition("=")
+        key, equals, value = token.partition("=")
         if key in flags:
-            if not value and tokens:
+            if not equals and tokens:  # "--entrypoint=" is a value (none), "--entrypoint" takes the next one
                 value = tokens.pop(0)
             option = flags[key]
             options[option] = int(float(value) * 1e9) if option == "nano_cpus" else value
@@ -69,8 +74,9 @@ def _limits_from_arguments(arguments: list[str], warn: Callable[[str], None]) ->
 
 class DockerExecution:
     def __init__(self, client: docker.DockerClient, plan: RunPlan, layout: RunLayout,
-                 control: Callable[[str], None]):
+                 control: Callable[[str], None], home: Path):
         self.client = client
+        self.home = home
         self.plan = plan
         self.layout = layout
         self.control = control
@@ -86,14 +92,24 @@ class DockerExecution:
         except NotFound:
             return None
 
-    def start(self, image: str, python: str, gpus: list[int], inventory: GpuInventory | None = None) -> Container:
+    def start(self, image: str, facts: ImageFacts, gpus: list[int], inventory: GpuInventory | None = None,
+              ) -> Container:
         stale = self.find()
         if stale is not None:  # a supervisor died between create and start: begin afresh
             stale.remove(force=True)
         inventory = inventory or GpuInventory()
+        options = _limits_from_arguments(self.plan.docker_arguments, self.control)
+        identity = container_identity(facts, submitter=(os.getuid(), os.getgid()),
+                                      user_option=options.pop("user", None),
+                                      entrypoint_option=options.pop("entrypoint", None))
+        self.control(f"interpreter {facts.note}, Python {facts.python_version} at {facts.executable}")
+        for note in identity.notes:
+            self.control(note)
+        if identity.hand_to is not None:
+            hand_run_folders(self.layout, *identity.hand_to)
         env = job_environment(self.plan, tracking_dir=TRACKING, workdir=WORKDIR, pythonpath=LIB)
-        if self.plan.run_as:  # an arbitrary uid has no home in the image; tools (pip, matplotlib) want one
-            env.setdefault("HOME", "/tmp")
+        for name, value in identity.environment.items():
+            env.setdefault(name, value)
         env.update(gpu_environment(gpus, inventory, container=True))
         device_requests = []
         if gpus and inventory.declared:
@@ -108,8 +124,10 @@ class DockerExecution:
             # By UUID: indices differ between NVML, CUDA and the runtime's view; a UUID is one device.
             device_requests.append(DeviceRequest(driver="nvidia", device_ids=uuids, capabilities=[["gpu"]]))
             self.control(f"GPUs {gpus} ({', '.join(uuids)}) handed to the container through the {how}")
+        # A shell command names the interpreter by its path (its folder goes first on PATH); a script run starts it
+        # by the name the run resolved to, as the image's PATH (and a wrapper ENTRYPOINT's) finds it.
+        python = facts.executable if self.plan.command[:1] == [SHELL] else facts.interpreter
         command = [token.replace(PYTHON_TOKEN, python) for token in self.plan.command]
-        options = _limits_from_arguments(self.plan.docker_arguments, self.control)
         options.setdefault("shm_size", self.plan.shm_size or "2g")
         self.control(f"Starting Linux command : {shlex.join(command)}")
         container = self.client.containers.create(
@@ -118,12 +136,13 @@ class DockerExecution:
             name=container_name(self.plan.run_id),
             working_dir=WORKDIR,
             environment=env,
-            user=self.plan.run_as,
+            user=identity.user,
+            entrypoint=identity.entrypoint,
             volumes={
                 str(self.layout.wd): {"bind": WORKDIR, "mode": "rw"},
                 str(self.layout.tracking): {"bind": TRACKING, "mode": "rw"},
                 str(self.layout.uploads): {"bind": UPLOADS, "mode": "rw"},
-                str(PACKAGE_DIR): {"bind": f"{LIB}/jupyter_amltrain", "mode": "ro"},
+                str(job_library(self.home)): {"bind": LIB, "mode": "ro"},
             },
             labels={"amltrain.run_id": self.plan.run_id, "amltrain.experiment": self.plan.experiment},
             device_requests=device_requests or None,
@@ -284,9 +303,3 @@ class DockerExecution:
             except (OSError, ValueError) as exc:
                 self.control(f"system metrics: cgroup of the container not readable ({exc}); using docker stats")
         return DockerStatsUsage(container)
-
-
-def current_user() -> str | None:
-    """Run containers as the submitting user so outputs/ and logs/ belong to them, not root."""
-    uid, gid = os.getuid(), os.getgid()
-    return None if uid == 0 else f"{uid}:{gid}"
