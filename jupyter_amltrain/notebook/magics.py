@@ -158,6 +158,8 @@ class AmlTrainMagics(Magics):
                 what, hit = f"Image {built.tag}", built.cache_hit
                 if built.base_substituted:
                     progress.log(f"(base image substituted by the local {built.base_substituted})")
+                runs_with = (f"jobs run {built.facts.interpreter} (Python {built.facts.python_version}) as "
+                             f"{built.facts.runs_as}")
             else:
                 if spec.dockerfile:
                     raise EnvironmentException(
@@ -171,12 +173,13 @@ class AmlTrainMagics(Magics):
                 hit = spec.user_managed or (local_env_path(spec, envs) / "bin" / "python").exists()
                 python = ensure_local_env(spec, envs, log=progress.log, settings=settings, progress=progress.progress)
                 what = f"Local environment {python if spec.user_managed else python.parent.parent}"
+                runs_with = f"jobs run {python}"
         except BaseException:
             progress.finish("build failed; nothing was registered", ok=False)
             raise
         took = time.monotonic() - started
         verdict = "cache hit, no build" if hit else f"cache miss, built in {took:.1f} s"
-        summary = f"{what}: {verdict}"
+        summary = f"{what}: {verdict}; {runs_with}"
         progress.finish(summary)
         return summary
 
@@ -358,6 +361,7 @@ class AmlTrainMagics(Magics):
     @_readable_errors
     def aml_logs(self, line: str) -> None:
         """Print a run's log (its output; the build log while the image builds)."""
+        from jupyter_amltrain.engine.runs.recovery import ensure_supervised
         from jupyter_amltrain.engine.views.logs import read_from
         from jupyter_amltrain.engine.views.run_details import current_log, load_run_details
 
@@ -385,6 +389,7 @@ class AmlTrainMagics(Magics):
                     sys.stdout.flush()
                 if not args.follow or data.record.terminal:
                     break
+                ensure_supervised(local, run.id)  # following waits on the run: a killed supervisor is replaced
                 time.sleep(FOLLOW_POLL_SECONDS)
         except KeyboardInterrupt:
             print(f"\nStopped following; run {run.id} goes on (cancel it with %aml_cancel {run.id}).")

@@ -8,12 +8,13 @@ and the reason is reported, never raised: the rest of the panel still works with
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from jupyter_amltrain.core.environment import Environment
 from jupyter_amltrain.engine.images.base_image import DEFAULT_CPU_IMAGE, is_azureml_base_image, local_base_image
 from jupyter_amltrain.engine.images.dockerfile import needs_build
+from jupyter_amltrain.engine.images.probe import facts_dir, job_candidates, known_facts
 from jupyter_amltrain.engine.images.registry import qualify
 from jupyter_amltrain.engine.images.spec import image_hash, image_tag
 from jupyter_amltrain.engine.views.environments import EnvironmentUse
@@ -34,6 +35,8 @@ class EnvironmentState:
     state: str               # built | not built | unknown | local process | unsupported
     substitute: str | None   # the local image that stands in for an Azure ML base image that cannot be pulled
     detail: str
+    interpreter: str | None = None  # once a run used the image: the interpreter it resolved to, and Python's version
+    user: str | None = None         # ... and the user its jobs run as
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +47,7 @@ class DockerImages:
     tags: frozenset[str]
     reachable: bool
     error: str
+    ids: dict[str, str] = field(default_factory=dict)  # tag -> image id
 
 
 def local_images() -> DockerImages:
@@ -55,8 +59,8 @@ def local_images() -> DockerImages:
     except Exception as error:
         return DockerImages(frozenset(), False, f"Docker engine not reachable: {error}")
     try:
-        tags = frozenset(tag for image in client.images.list() for tag in image.tags)
-        return DockerImages(tags, True, "")
+        ids = {tag: image.id for image in client.images.list() for tag in image.tags}
+        return DockerImages(frozenset(ids), True, "", ids)
     except Exception as error:
         return DockerImages(frozenset(), False, f"Docker engine not reachable: {error}")
     finally:
@@ -69,7 +73,8 @@ def _present(tags: frozenset[str], image: str) -> bool:
     return image in tags or (":" not in image.rsplit("/", 1)[-1] and f"{image}:latest" in tags)
 
 
-def environment_state(use: EnvironmentUse, images: DockerImages) -> EnvironmentState:
+def environment_state(use: EnvironmentUse, images: DockerImages, home: str | None = None) -> EnvironmentState:
+    """``home``: the store home, whose probe answers name the interpreter and user of built images."""
     environment = Environment._deserialize_and_add_to_object({**use.definition, "name": use.name})
     docker = bool(environment.docker.enabled) or use.docker_runs > 0
     user_managed = bool(environment.python.user_managed_dependencies)
@@ -93,7 +98,12 @@ def environment_state(use: EnvironmentUse, images: DockerImages) -> EnvironmentS
     if not images.reachable:
         return result(image, digest, UNKNOWN, images.error)
     if _present(images.tags, image):
-        return result(image, digest, BUILT, "image present" if needs_build(spec) else "base image used as it is")
+        state = result(image, digest, BUILT, "image present" if needs_build(spec) else "base image used as it is")
+        image_id = images.ids.get(image) or images.ids.get(f"{image}:latest")
+        facts = known_facts(facts_dir(home), image_id, job_candidates(spec)) if home and image_id else None
+        if facts is None:
+            return state
+        return replace(state, interpreter=f"{facts.interpreter} (Python {facts.python_version})", user=facts.runs_as)
     substitute = local_base_image()
     if not needs_build(spec) and is_azureml_base_image(image) and _present(images.tags, substitute):
         return result(image, digest, BUILT, f"{image} cannot be pulled here; runs use {substitute}", substitute)

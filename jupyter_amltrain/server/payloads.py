@@ -9,13 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_amltrain.engine.compute.gpus import gpu_inventory
+from jupyter_amltrain.engine.runs.artifacts import (
+    BUILD_LOG,
+    CONTROL_LOG,
+    LOG_SOURCES,
+    STD_LOG,
+    RunFile,
+    RunFileMissing,
+    RunFileRefused,
+    find_run_file,
+    list_run_files,
+)
 from jupyter_amltrain.engine.runs.records import ACTIVE, TERMINAL, RunRecord, get_run, request_cancel
 from jupyter_amltrain.engine.store.layout import RunLayout, check_safe_id
 from jupyter_amltrain.engine.views.computes import list_compute_summaries
 from jupyter_amltrain.engine.views.environments import list_environment_uses
 from jupyter_amltrain.engine.views.experiments import list_experiment_summaries, status_counts
 from jupyter_amltrain.engine.views.gpus import gpu_readings
-from jupyter_amltrain.engine.views.logs import MAX_CHUNK, LogChunk, read_from
+from jupyter_amltrain.engine.views.logs import MAX_CHUNK, LogChunk, read_from, read_rest
 from jupyter_amltrain.engine.views.run_details import (
     current_log,
     load_run_details,
@@ -31,6 +42,7 @@ from jupyter_amltrain.server.environment_images import environment_state, local_
 
 STATUSES = (*ACTIVE, *TERMINAL)
 MAX_PAGE = 500
+MAX_FILE_PAGE = 5000  # log names per page of GET runs/{id}/logs
 
 
 def json_safe(value: Any) -> Any:
@@ -78,7 +90,7 @@ def computes_payload(ws: LocalWorkspace) -> dict[str, Any]:
 def environments_payload(ws: LocalWorkspace) -> dict[str, Any]:
     uses = list_environment_uses(ws.store)
     images = local_images() if uses else None
-    states = [environment_state(use, images).to_json() for use in uses] if images else []
+    states = [environment_state(use, images, str(ws.settings.home)).to_json() for use in uses] if images else []
     return {"environments": states, "docker": {"reachable": images.reachable if images else None,
                                                "message": images.error if images else ""}}
 
@@ -126,16 +138,9 @@ def run_payload(ws: LocalWorkspace, run_id: str) -> dict[str, Any]:
         "terminal": record.terminal, "script": definition.get("script"),
         "arguments": definition.get("arguments") or [], "command": definition.get("command") or "",
         "history": details.history,
-        "log_files": [{"name": name, "size": _size(path)} for name, path in details.log_files.items()],
+        "log_files": [{"name": name, "size": file.size} for name, file in details.log_files.items()],
         "current_log": current_log(details.log_files, record.status),
     })
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def metrics_payload(ws: LocalWorkspace, run_id: str, since: int | None) -> dict[str, Any]:
@@ -149,30 +154,40 @@ def metrics_payload(ws: LocalWorkspace, run_id: str, since: int | None) -> dict[
     return json_safe({"version": version, "unchanged": False, "series": series, "latest": latest})
 
 
-def resolve_log(ws: LocalWorkspace, record: RunRecord, name: str) -> Path:
-    """The path of log ``name`` of the run. Only the run's own log files are served: names come from the run
-    folder's listing, and a name whose real path leaves the run's folder (a symbolic link the job made in
-    ./logs) is refused."""
-    root = ws.layout.run_dir(record.run_id)
-    files = run_log_files(RunLayout(root))
-    if name not in files:
-        listing = ", ".join(files) or "none yet"
-        if ".." in Path(name).parts or name.startswith("/") or "\\" in name:
-            raise ApiError(403, f"Log file {name!r} is refused: names are relative to the run's folder, without "
-                           f"'..'. The run's log files: {listing}.")
-        raise ApiError(404, f"Run {record.run_id} has no log file {name!r}. Its log files: {listing}.")
-    path = files[name].resolve()
-    if not path.is_relative_to(root.resolve()):
-        raise ApiError(403, f"Log file {name!r} of run {record.run_id} leads outside the run's folder (a symbolic "
-                       "link); it is not served. Write logs as plain files under ./logs.")
-    return path
+def resolve_log(ws: LocalWorkspace, record: RunRecord, name: str) -> RunFile:
+    """Log ``name`` of the run, checked to be a regular file now. Only the run's own log files are served: a
+    name that could climb out is refused, and so is a symbolic link or special file the job made (found by
+    opening each level without following links: see engine/runs/artifacts.py)."""
+    if ".." in Path(name).parts or name.startswith("/") or "\\" in name:
+        raise ApiError(403, f"Log file {name!r} is refused: names are relative to the run's folder, without "
+                       f"'..'. The run's log files: {_some_logs(ws, record)}.")
+    layout = RunLayout(ws.layout.run_dir(record.run_id))
+    if name not in (BUILD_LOG, CONTROL_LOG, STD_LOG) and not name.startswith("logs/"):
+        raise ApiError(404, f"Run {record.run_id} has no log file {name!r}. Its log files: "
+                       f"{_some_logs(ws, record)}.")
+    try:
+        return find_run_file(layout, name, driver_alias=False)
+    except RunFileRefused as refusal:
+        raise ApiError(403, f"Log file {name!r} of run {record.run_id} is not served. {refusal}") from None
+    except RunFileMissing:
+        raise ApiError(404, f"Run {record.run_id} has no log file {name!r}. Its log files: "
+                       f"{_some_logs(ws, record)}.") from None
 
 
-def logs_payload(ws: LocalWorkspace, run_id: str) -> dict[str, Any]:
+def _some_logs(ws: LocalWorkspace, record: RunRecord, count: int = 20) -> str:
+    page = list_run_files(RunLayout(ws.layout.run_dir(record.run_id)), sources=LOG_SOURCES, limit=count)
+    return ", ".join(page.names) + (", ..." if page.next_after else "") if page.files else "none yet"
+
+
+def logs_payload(ws: LocalWorkspace, run_id: str, *, limit: int = MAX_FILE_PAGE,
+                 after: str | None = None) -> dict[str, Any]:
+    """One page of the run's log files in name order (``after``: the ``next`` of the previous page)."""
     record = _record(ws, run_id)
-    files = run_log_files(RunLayout(ws.layout.run_dir(record.run_id)))
-    return {"files": [{"name": name, "size": _size(path)} for name, path in files.items()],
-            "current": current_log(files, record.status)}
+    layout = RunLayout(ws.layout.run_dir(record.run_id))
+    page = list_run_files(layout, sources=LOG_SOURCES, after=after, limit=limit)
+    return {"files": [{"name": file.name, "size": file.size} for file in page.files],
+            "current": current_log(run_log_files(layout), record.status),
+            "limit": limit, "after": after, "next": page.next_after}
 
 
 def log_chunk_payload(ws: LocalWorkspace, run_id: str, name: str | None, *, offset: int | None,
@@ -183,22 +198,23 @@ def log_chunk_payload(ws: LocalWorkspace, run_id: str, name: str | None, *, offs
         name = current_log(run_log_files(RunLayout(ws.layout.run_dir(record.run_id))), record.status)
         if name is None:
             return {"file": None, "text": "", "offset": 0, "size": 0, "terminal": record.terminal}
-    path = resolve_log(ws, record, name)
-    start = offset if offset is not None else (tail_offset(path, tail) if tail is not None else 0)
-    chunk = read_log(path, start, min(limit, MAX_CHUNK), final=record.terminal)
+    file = resolve_log(ws, record, name)
+    start = offset if offset is not None else (tail_offset(file, tail) if tail is not None else 0)
+    chunk = read_log(file, start, min(limit, MAX_CHUNK), final=record.terminal)
     return {"file": name, "text": chunk.text, "offset": chunk.offset, "size": chunk.size,
             "terminal": record.terminal}
 
 
-def read_log(path: Path, offset: int, limit: int = MAX_CHUNK, *, final: bool = False) -> LogChunk:
+def read_log(file: RunFile, offset: int, limit: int = MAX_CHUNK, *, final: bool = False) -> LogChunk:
     """Complete lines from ``offset``; once the run is over (``final``) also a last line that never got its
-    newline, since nothing will ever complete it."""
-    chunk = read_from(path, offset, limit)
-    if final and not chunk.text and chunk.offset < chunk.size:
-        with open(path, "rb") as handle:
-            handle.seek(chunk.offset)
-            rest = handle.read(limit)
-        return LogChunk(rest.decode("utf-8", "replace"), chunk.offset + len(rest), chunk.size)
+    newline, since nothing will ever complete it. A file that turned into a link or special file since it was
+    resolved is refused (403)."""
+    try:
+        chunk = read_from(file, offset, limit)
+        if final and not chunk.text and chunk.offset < chunk.size:
+            return read_rest(file, chunk.offset, limit)
+    except RunFileRefused as refusal:
+        raise ApiError(403, f"Log file {file.name!r} is not served: {refusal}") from None
     return chunk
 
 

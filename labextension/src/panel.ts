@@ -196,6 +196,7 @@ export class AmlTrainPanel extends Widget {
             tag('span', { class: `jp-AmlTrain-badge jp-AmlTrain-image-${env.state.replace(/ /g, '-')}`, title: env.detail }, env.state)
           ),
           env.image ? tag('code', { class: 'jp-AmlTrain-image', title: env.image }, env.image) : '',
+          env.interpreter ? tag('div', { class: 'jp-AmlTrain-muted jp-AmlTrain-interpreter' }, `${env.interpreter}, runs as ${env.user}`) : '',
           tag('div', { class: 'jp-AmlTrain-muted' }, `${env.runs} run${env.runs === 1 ? '' : 's'}${env.last_used ? `, last ${ago(env.last_used)}` : ''}`)
         )
       );

@@ -97,6 +97,9 @@ export class RunView extends Widget {
         fact('Compute', run.target + (run.node !== null ? ` (node ${run.node})` : '')),
         fact('GPUs', run.gpus.length ? run.gpus.join(', ') : null),
         fact('Environment', run.environment),
+        // How the job runs in its image (resolved at Preparing: engine/images/probe.py)
+        fact('Interpreter', run.properties['amltrain.interpreter'] as string | undefined),
+        fact('Runs as', run.properties['amltrain.user'] as string | undefined),
         fact('Script', run.script ? [run.script, ...run.arguments].join(' ') : run.command),
         fact('Started', run.started ? new Date(run.started * 1000).toLocaleString() : null),
         fact('Duration', duration(run.duration)),

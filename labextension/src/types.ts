@@ -62,6 +62,8 @@ export interface IEnvironment {
   state: string;
   substitute: string | null;
   detail: string;
+  interpreter: string | null;
+  user: string | null;
 }
 
 export interface IEnvironments {

@@ -125,3 +125,24 @@ def test_dockerfile_cell_is_built_as_written_then_cached(ip: Any, docker_client:
     with capture_output() as out:
         ip.run_cell_magic("aml_env", "marked", body)
     assert f"Image {tag}: cache hit, no build" in out.stdout and "version 1 registered" in out.stdout
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_aml_submit_on_a_python3_only_image_says_which_interpreter_and_user(
+        ip: Any, project: Path, docker_client: docker.DockerClient) -> None:
+    """A user's image with only python3 (no `python`, no venv): %%aml_env names what jobs will run, and
+    %aml_submit runs the script there to Completed."""
+    from user_images import user_image
+
+    image = user_image(docker_client, "python3-only")
+    (project / "train.py").write_text(TRAIN_PY)
+    with capture_output() as out:
+        ip.run_cell_magic("aml_env", "bare", f"docker:\n  base_image: {image}\nuser_managed: true\n")
+    assert "jobs run python3 (Python 3.11" in out.stdout and "as root" in out.stdout, out.stdout
+    with capture_output() as out:
+        run = ip.run_line_magic("aml_submit", "train.py --epochs 2 --wait --no-widget")
+    assert run.get_status() == "Completed", out.stdout
+    assert "epoch 2 loss 0.500" in out.stdout
+    assert run.get_properties()["amltrain.interpreter"].startswith("python3 (Python 3.11")

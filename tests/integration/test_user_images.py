@@ -71,8 +71,9 @@ CASES = [
     Case("non-root", system_managed=True, prints=("as uid 1000", "imported six")),
     Case("non-root-no-home", prints=("as uid 1000", "HOME: /tmp")),
     Case("bullseye", prints=("training inside Python 3.9",), control_log=("interpreter python3",)),
-    Case("bullseye", system_managed=True, prints=("training inside Python 3.9", "imported six"),
-         build_log=("with uv",)),
+    # Debian 11's python3 has neither venv nor distutils (python3-venv, python3-distutils): nothing can make an
+    # environment in it, so the run stops at Preparing with the package to install.
+    Case("bullseye", system_managed=True, fails=("Python 3.9.2 without its venv module", "python3-venv")),
     Case("sid", prints=("training inside Python 3.1",)),
     Case("sid", system_managed=True, prints=("imported six",)),
     Case("python2-only", fails=("has no usable Python", "python (Python 2.7", "Python 3.6 or newer",

@@ -31,9 +31,9 @@ from jupyter_amltrain.engine.images.dockerfile import (
 )
 from jupyter_amltrain.engine.images.failure_hints import install_failure_hint
 from jupyter_amltrain.engine.images.locks import file_lock
-from jupyter_amltrain.engine.images.probe import ImageFacts, image_facts, interpreter_candidates
+from jupyter_amltrain.engine.images.probe import ImageFacts, facts_dir, image_facts, job_candidates
 from jupyter_amltrain.engine.images.registry import image_present, pull, qualify
-from jupyter_amltrain.engine.images.spec import ImageSpec, image_hash, image_tag, python_in_image
+from jupyter_amltrain.engine.images.spec import ImageSpec, image_hash, image_tag
 from jupyter_amltrain.engine.images.tls import ca_bundle_to_inject
 from jupyter_amltrain.engine.settings import AmlTrainSettings
 from jupyter_amltrain.exceptions import (
@@ -71,6 +71,7 @@ class _Base:
     image: str  # what the build uses
     substitute: str | None
     was_local: bool
+    image_id: str | None = None  # known when it was local: spares the probe another inspect
 
 
 class ImageBuilder:
@@ -96,32 +97,31 @@ class ImageBuilder:
             base = self._resolve_base(_base_reference(spec), spec, password, log, progress)
             if base.was_local:
                 log(f"Image {base.image} found: cache hit, no build (user-managed dependencies, used as it is)")
-            return self._with_facts(base.image, spec, digest, base.was_local, base.substitute, log, progress)
+            return self._with_facts(base.image, spec, digest, base.was_local, base.substitute, log, progress,
+                                    base.image_id)
 
         hit = self._cache_hit(spec, log)
         if hit is not None:
-            return self._with_facts(tag, spec, digest, True, hit, log, progress)
+            return self._with_facts(tag, spec, digest, True, hit[0], log, progress, hit[1])
         with file_lock(Path(self.settings.home) / "locks" / f"image-{digest}.lock"):
             hit = self._cache_hit(spec, log)  # built by another process while we waited
             if hit is not None:
-                return self._with_facts(tag, spec, digest, True, hit, log, progress)
+                return self._with_facts(tag, spec, digest, True, hit[0], log, progress, hit[1])
             log(f"Materialized image not found on target: {tag}")
             substitute = self._build(spec, tag, password, log, progress)
         return self._with_facts(tag, spec, digest, False, substitute, log, progress)
 
     def _with_facts(self, tag: str, spec: ImageSpec, digest: str, cache_hit: bool, substitute: str | None,
-                    log: Log, progress: Log | None) -> BuiltImage:
+                    log: Log, progress: Log | None, image_id: str | None = None) -> BuiltImage:
         if progress:
             progress("checking the image's interpreter and user")
-        # A system-managed environment's own Python is explicit; v1's default "python" means python, else python3.
-        wanted = python_in_image(spec)
-        candidates = (wanted,) if not spec.user_managed else interpreter_candidates(wanted)
-        facts = image_facts(self.client, tag, candidates=candidates, cache_dir=self.facts_dir, log=log)
+        facts = image_facts(self.client, tag, candidates=job_candidates(spec), cache_dir=self.facts_dir, log=log,
+                            image_id=image_id)
         return BuiltImage(tag, digest, cache_hit, substitute or None, facts)
 
     @property
     def facts_dir(self) -> Path:
-        return Path(self.settings.home) / "image-facts"
+        return facts_dir(self.settings.home)
 
     def _check_engine(self) -> None:
         try:
@@ -132,13 +132,15 @@ class ImageBuilder:
                 "DOCKER_HOST, and that this user may use the socket (docker group)"
             ) from error
 
-    def _cache_hit(self, spec: ImageSpec, log: Log) -> str | None:
-        """None when ``spec`` must be built; else the base substitute it was built on ('' for none)."""
+    def _cache_hit(self, spec: ImageSpec, log: Log) -> tuple[str, str] | None:
+        """None when ``spec`` must be built; else the base substitute it was built on ('' for none) and the
+        image's id."""
         tag, digest = image_tag(spec), image_hash(spec)
         try:
-            labels = self.client.images.get(tag).labels or {}
+            found = self.client.images.get(tag)
         except docker.errors.ImageNotFound:
             return None
+        labels = found.labels or {}
         if labels.get(HASH_LABEL) != digest:
             return None
         # Rebuild when the base image was replaced under the same name (pushed/pulled/rebuilt with the tag).
@@ -147,14 +149,15 @@ class ImageBuilder:
             log(f"Base image {name} changed since {tag} was built; rebuilding")
             return None
         log(f"Image {tag} found: cache hit, no build")
-        return labels.get(SUBSTITUTE_LABEL) or ""
+        return labels.get(SUBSTITUTE_LABEL) or "", str(found.id)
 
     def _resolve_base(
         self, image: str, spec: ImageSpec, password: str | None, log: Log, progress: Log | None
     ) -> _Base:
         """A local image for ``image``: as present, pulled, or (Azure ML defaults only) the local substitute."""
-        if image_present(self.client, image):
-            return _Base(image, None, True)
+        found = _local_id(self.client, image)
+        if found:
+            return _Base(image, None, True, found)
         try:
             if progress:
                 progress(f"pulling base image {image}")
@@ -237,6 +240,13 @@ class ImageBuilder:
                 )
             if facts is not None and facts.has_venv:
                 return None
+            if facts is not None and not facts.has_distutils:
+                raise EnvironmentException(
+                    f"The image {base.image} has Python {facts.python_version} without its venv module and without "
+                    "distutils, so no environment can be made in it for system-managed dependencies. Fix: install "
+                    "python3-venv in the image (Debian/Ubuntu: apt-get install python3-venv), or set "
+                    "env.python.user_managed_dependencies = True and install the packages in the image yourself."
+                )
         from uv import find_uv_bin
 
         return Path(find_uv_bin()).read_bytes()
@@ -273,6 +283,13 @@ class ImageBuilder:
         if error:
             log(error)
             raise ImageBuildException(_failure_message(spec, tag, base, step, error, list(tail), self.settings))
+
+
+def _local_id(client: docker.DockerClient, image: str) -> str | None:
+    try:
+        return str(client.images.get(image).id)
+    except docker.errors.ImageNotFound:
+        return None
 
 
 def _base_reference(spec: ImageSpec) -> str:

@@ -35,12 +35,13 @@ import docker
 import docker.errors
 import requests
 
+from jupyter_amltrain.engine.images.spec import ImageSpec, python_in_image
 from jupyter_amltrain.exceptions import EnvironmentException
 
 Log = Callable[[str], None]
 EntrypointMode = Literal["none", "kept", "bypassed"]
 
-PROBE_VERSION = 2  # bump when the probe learns something new: cached answers are then probed again
+PROBE_VERSION = 3  # bump when the probe learns something new: cached answers are then probed again
 MIN_PYTHON = (3, 6)
 DEFAULT_INTERPRETER = "python"  # v1's PythonSection.interpreter_path default
 DEFAULT_CANDIDATES = ("python", "python3")
@@ -66,6 +67,7 @@ sys.stdout.write("AMLTRAIN-PROBE " + json.dumps({
     "home_writable": bool(home) and os.path.isdir(home) and os.access(home, os.W_OK),
     "venv": importable("venv") and importable("ensurepip"),
     "pip": importable("pip"),
+    "distutils": sys.version_info >= (3, 10) or importable("distutils.sysconfig"),
     "shell": os.path.exists("/bin/sh"),
 }) + "\n")
 """
@@ -93,6 +95,7 @@ class ImageFacts:
     has_shell: bool
     has_venv: bool  # venv and ensurepip importable: `python3 -m venv` works
     has_pip: bool
+    has_distutils: bool  # before 3.10, tools that make environments without venv (uv) need it
     architecture: str
     note: str  # the interpreter and how it was chosen, for the run's log
 
@@ -144,15 +147,36 @@ def image_facts(
 
     Raises ``EnvironmentException`` (the run fails at Preparing) when no job can run in the image."""
     image_id = image_id or client.images.get(image).id
+    known = known_facts(cache_dir, image_id, candidates)
+    if known is not None:
+        return known
     cache = cache_dir / f"{_cache_key(image_id, candidates)}.json"
-    with contextlib.suppress(OSError, ValueError, TypeError):
-        return ImageFacts(**json.loads(cache.read_text()))
     facts = probe_image(client, image, candidates=candidates, log=log)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(asdict(facts)))
     os.replace(tmp, cache)
     return facts
+
+
+def facts_dir(home: str | Path) -> Path:
+    """Where the probe's answers are kept under a store home."""
+    return Path(home) / "image-facts"
+
+
+def known_facts(cache_dir: Path, image_id: str, candidates: Sequence[str]) -> ImageFacts | None:
+    """What an earlier probe found for this image id, without asking Docker; None if it was never probed."""
+    try:
+        return ImageFacts(**json.loads((cache_dir / f"{_cache_key(image_id, candidates)}.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def job_candidates(spec: ImageSpec) -> tuple[str, ...]:
+    """The interpreters a job of ``spec`` may start: a system-managed environment's own Python (explicit), or
+    the user-managed ``interpreter_path`` (v1's default "python" means python, else python3)."""
+    wanted = python_in_image(spec)
+    return (wanted,) if not spec.user_managed else interpreter_candidates(wanted)
 
 
 def _cache_key(image_id: str, candidates: Sequence[str]) -> str:
@@ -209,7 +233,8 @@ def probe_image(client: docker.DockerClient, image: str, *, candidates: Sequence
         user=user, uid=int(found["uid"]), gid=int(found["gid"]),  # type: ignore[call-overload]
         home=str(found["home"] or ""), home_writable=bool(found["home_writable"]), path=path,
         entrypoint=entrypoint, entrypoint_mode=mode, has_shell=bool(found["shell"]), has_venv=bool(found["venv"]),
-        has_pip=bool(found["pip"]), architecture=architecture, note=note,
+        has_pip=bool(found["pip"]), has_distutils=bool(found.get("distutils", True)), architecture=architecture,
+        note=note,
     )
     log(f"{image}: {facts.describe()}")
     return facts
