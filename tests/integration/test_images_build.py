@@ -69,8 +69,9 @@ def test_pip_install_goes_through_the_proxy_only_with_the_injected_ca_bundle(
 
     builder = ImageBuilder(docker_client, load_settings(home=str(tmp_path)))
     built, seen = _ensure(builder, spec, created_images)
-    assert built == BuiltImage(tag, image_hash(spec), False, f"/azureml-envs/azureml_{image_hash(spec)}/bin/python",
-                               None)
+    assert (built.tag, built.hash, built.cache_hit, built.base_substituted) == (tag, image_hash(spec), False, None)
+    assert built.python == f"/azureml-envs/azureml_{image_hash(spec)}/bin/python"  # the environment's own, checked
+    assert built.facts.python_version.startswith("3.11") and built.facts.runs_as == "root"
     assert f"Materialized image not found on target: {tag}" in seen.lines
     assert any(line.startswith("Step 1/") for line in seen.lines)
     assert any(status.startswith("building image: step ") for status in seen.progress)

@@ -142,7 +142,7 @@ def test_aml_submit_on_a_python3_only_image_says_which_interpreter_and_user(
         ip.run_cell_magic("aml_env", "bare", f"docker:\n  base_image: {image}\nuser_managed: true\n")
     assert "jobs run python3 (Python 3.11" in out.stdout and "as root" in out.stdout, out.stdout
     with capture_output() as out:
-        run = ip.run_line_magic("aml_submit", "train.py --epochs 2 --wait --no-widget")
+        run = ip.run_line_magic("aml_submit", "--wait --no-widget train.py --epochs 2")
     assert run.get_status() == "Completed", out.stdout
     assert "epoch 2 loss 0.500" in out.stdout
     assert run.get_properties()["amltrain.interpreter"].startswith("python3 (Python 3.11")
