@@ -16,6 +16,7 @@ from jupyter_amltrain.core import Environment, Experiment, Model, Run, ScriptRun
 from jupyter_amltrain.core.compute import AmlCompute, ComputeTarget
 from jupyter_amltrain.core.conda_dependencies import CondaDependencies
 from jupyter_amltrain.core.runconfig import DockerConfiguration, RunConfiguration
+from jupyter_amltrain.engine.runs.validation import arg_max
 from jupyter_amltrain.exceptions import AzureMLException
 
 TABLES = ("environments", "computes", "runs", "metrics", "models", "run_status_history")
@@ -25,9 +26,11 @@ TABLES = ("environments", "computes", "runs", "metrics", "models", "run_status_h
 def _state(ws: Workspace) -> dict[str, Any]:
     store = ws._local.store
     counts = {t: store.query_one(f"SELECT COUNT(*) FROM {t}")[0] for t in TABLES}
-    files = sorted(str(p.relative_to(ws._local.root)) for sub in ("runs", "models")
+    files = sorted(str(p.relative_to(ws._local.root)) for sub in ("runs", "models", "snapshots")
                    for p in (ws._local.root / sub).rglob("*"))
-    return {"counts": counts, "files": files}
+    # A refused tag or property would change a run row, not a count.
+    rows = [tuple(r) for r in store.query("SELECT run_id, tags, properties, warnings FROM runs ORDER BY run_id")]
+    return {"counts": counts, "files": files, "rows": rows}
 
 
 def _write(path: Path, text: str) -> Path:
@@ -226,6 +229,203 @@ def case_missing_ca_bundle(ws: Workspace, p: Path) -> None:
         del os.environ["AMLTRAIN_CA_BUNDLE"]
 
 
+# -- the job's command line and environment variables, refused at submit ---------------------------------------
+
+def _with_variables(p: Path, variables: dict[str, str], **kwargs: Any) -> ScriptRunConfig:
+    env = Environment("vars")
+    env.python.user_managed_dependencies = True
+    env.environment_variables = variables
+    _write(p / "src" / "train.py", "print('hi')\n")
+    return ScriptRunConfig(source_directory=str(p / "src"), script="train.py", environment=env, **kwargs)
+
+
+def _pieces(total: int, size: int = 100_000) -> int:
+    """How many strings of ``size`` bytes add up to more than ``total``."""
+    return total // size + 1
+
+
+def case_env_var_empty_name(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_with_variables(p, {"": "x"}))
+
+
+def case_env_var_name_with_equals(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_with_variables(p, {"A=B": "x"}))
+
+
+def case_run_config_env_var_name_with_equals(ws: Workspace, p: Path) -> None:
+    src = _src(p)
+    src.run_config.environment_variables = {"=HIDDEN": "1"}
+    Experiment(ws, "exp").submit(src)
+
+
+def case_env_var_name_with_nul(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_with_variables(p, {"MY\0VAR": "x"}))
+
+
+def case_env_var_value_with_nul(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_with_variables(p, {"TOKEN": "abc\0def"}))
+
+
+def case_env_var_over_max_arg_strlen(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_with_variables(p, {"BIG": "x" * 200_000}))
+
+
+def case_env_vars_over_arg_max(ws: Workspace, p: Path) -> None:
+    variables = {f"V{i}": "x" * 100_000 for i in range(_pieces(arg_max()))}
+    Experiment(ws, "exp").submit(_with_variables(p, variables))
+
+
+def case_argument_with_nul(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_src(p, arguments=["--name", "a\0b"]))
+
+
+def case_command_with_nul(ws: Workspace, p: Path) -> None:
+    _write(p / "src" / "train.py", "print('hi')\n")
+    Experiment(ws, "exp").submit(ScriptRunConfig(source_directory=str(p / "src"),
+                                                 command=["python", "train.py", "--x", "1\0"]))
+
+
+def case_shell_command_with_nul(ws: Workspace, p: Path) -> None:
+    _write(p / "src" / "train.py", "print('hi')\n")
+    Experiment(ws, "exp").submit(ScriptRunConfig(source_directory=str(p / "src"),
+                                                 command="python train.py --x 1\0"))
+
+
+def case_argument_over_max_arg_strlen(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_src(p, arguments=["--data", "x" * 200_000]))
+
+
+def case_arguments_over_arg_max(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_src(p, arguments=["x" * 100_000] * _pieces(arg_max())))
+
+
+def case_arguments_and_variables_together_over_arg_max(ws: Workspace, p: Path) -> None:
+    half = _pieces(arg_max()) // 2 + 1  # each half alone fits; together they do not
+    variables = {f"V{i}": "x" * 100_000 for i in range(half)}
+    Experiment(ws, "exp").submit(_with_variables(p, variables, arguments=["x" * 100_000] * half))
+
+
+def case_submit_tag_value_too_big(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_src(p), tags={"notes": "x" * 20_000_000})
+
+
+def case_submit_tag_key_too_long(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_src(p), tags={"k" * 101: "v"})
+
+
+def case_submit_tag_empty_key(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_src(p), tags={"": "v"})
+
+
+def case_submit_too_many_tags(ws: Workspace, p: Path) -> None:
+    Experiment(ws, "exp").submit(_src(p), tags={f"t{i}": "v" for i in range(51)})
+
+
+# -- tags, properties and metrics set on a run from the notebook -----------------------------------------------
+
+def _refused_on_completed_run(ws: Workspace, p: Path, action: Callable[[Run], Any]) -> None:
+    run = _completed_run(ws, p)
+    before = _state(ws)
+    try:
+        action(run)
+    finally:
+        assert _state(ws) == before
+
+
+def case_tag_value_too_big(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.tag("notes", "x" * 20_000_000))
+
+
+def case_tag_key_too_long(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.tag("k" * 101, "v"))
+
+
+def case_set_tags_one_bad_writes_none(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.set_tags({"good": "1", "notes": "x" * 1001}))
+
+
+def case_set_tags_too_many(ws: Workspace, p: Path) -> None:
+    run = _completed_run(ws, p)
+    run.set_tags({f"t{i}": "v" for i in range(30)})  # fits; 21 more would make 51
+    before = _state(ws)
+    try:
+        run.set_tags({f"u{i}": "v" for i in range(21)})
+    finally:
+        assert _state(ws) == before
+
+
+def case_set_tags_not_a_dict(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.set_tags(["a", "b"]))  # type: ignore[arg-type]
+
+
+def case_property_value_too_big(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.add_properties({"config": "x" * 20_000_000}))
+
+
+def case_property_key_too_long(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.add_properties({"p" * 101: "v"}))
+
+
+def case_too_many_properties(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.add_properties({f"p{i}": i for i in range(50)}))
+
+
+def case_metric_empty_name(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.log("", 1.0))
+
+
+def case_metric_name_too_long(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.log("m" * 256, 1.0))
+
+
+def case_metric_list_not_a_list(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.log_list("losses", 0.5))
+
+
+def case_metric_image_empty_name(ws: Workspace, p: Path) -> None:
+    _write(p / "plot.png", "not used")
+    _refused_on_completed_run(ws, p, lambda run: run.log_image("", path=str(p / "plot.png")))
+
+
+def case_metric_row_column_name_too_long(ws: Workspace, p: Path) -> None:
+    _refused_on_completed_run(ws, p, lambda run: run.log_row("r", **{"c" * 256: 1}))
+
+
+# -- the same rules inside the job: the call fails there, before its event is written ---------------------------
+
+def _job(ws: Workspace, p: Path, body: str, check: Callable[[Run], None]) -> None:
+    src = _src(p)  # writes a train.py: replace it after
+    _write(p / "src" / "train.py", "from jupyter_amltrain.core import Run\nrun = Run.get_context()\n" + body)
+    run = Experiment(ws, "exp").submit(src)
+    try:
+        run.wait_for_completion()
+    finally:
+        check(run)
+
+
+def case_job_tag_value_too_big(ws: Workspace, p: Path) -> None:
+    def nothing_tagged(run: Run) -> None:
+        assert run.get_status() == "Failed"
+        assert not {"good", "notes"} & set(run.get_tags())
+
+    _job(ws, p, "run.set_tags({'good': '1', 'notes': 'x' * 20_000_000})\n", nothing_tagged)
+
+
+def case_job_property_key_too_long(ws: Workspace, p: Path) -> None:
+    def no_property(run: Run) -> None:
+        assert run.get_status() == "Failed"
+        assert not any(key.startswith("pp") for key in run.get_properties())
+
+    _job(ws, p, "run.add_properties({'p' * 101: 'v'})\n", no_property)
+
+
+def case_job_metric_empty_name(ws: Workspace, p: Path) -> None:
+    def no_metric(run: Run) -> None:
+        assert run.get_status() == "Failed" and run.get_metrics() == {}
+
+    _job(ws, p, "run.log('', 1.0)\n", no_metric)
+
+
 CASES: list[tuple[Callable[[Workspace, Path], None], list[str]]] = [
     (case_missing_script, ["trian.py", "did you mean 'train.py'"]),
     (case_missing_source_directory, ["nope", "source_directory"]),
@@ -260,7 +460,49 @@ CASES: list[tuple[Callable[[Workspace, Path], None], list[str]]] = [
     (case_model_not_found, ["never-registered", "register"]),
     (case_run_not_found, ["exp_1_deadbeef", "get_runs"]),
     (case_missing_ca_bundle, ["missing.pem"]),
+    (case_env_var_empty_name, ["empty name", "Give it a name"]),
+    (case_env_var_name_with_equals, ["'A=B'", "'A' set to 'B=x'", "without '='"]),
+    (case_run_config_env_var_name_with_equals, ["'=HIDDEN'", "without '='"]),
+    (case_env_var_name_with_nul, ["'MY\\x00VAR'", "NUL", "Remove it from the name"]),
+    (case_env_var_value_with_nul, ["'TOKEN'", "NUL", "base64"]),
+    (case_env_var_over_max_arg_strlen, ["'BIG'", "MAX_ARG_STRLEN", "131,071", "file"]),
+    (case_env_vars_over_arg_max, ["ARG_MAX", "Argument list too long", "environment variable 'V", "file"]),
+    (case_argument_with_nul, ["'a\\x00b'", "NUL", "ScriptRunConfig arguments"]),
+    (case_command_with_nul, ["'1\\x00'", "NUL"]),
+    (case_shell_command_with_nul, ["NUL", "command"]),
+    (case_argument_over_max_arg_strlen, ["200,000 bytes", "MAX_ARG_STRLEN", "file"]),
+    (case_arguments_over_arg_max, ["ARG_MAX", "Argument list too long", "the argument 'xxx", "file"]),
+    (case_arguments_and_variables_together_over_arg_max, ["ARG_MAX", "Argument list too long"]),
+    (case_submit_tag_value_too_big, ["Tag 'notes'", "20000000 characters", "at most 1000", "upload_file"]),
+    (case_submit_tag_key_too_long, ["Tag key", "101 characters", "at most 100"]),
+    (case_submit_tag_empty_key, ["Tag key", "non-empty"]),
+    (case_submit_too_many_tags, ["Experiment.submit(tags=...)", "51 tag keys", "at most 50"]),
+    (case_tag_value_too_big, ["Tag 'notes'", "at most 1000", "upload_file"]),
+    (case_tag_key_too_long, ["Tag key", "at most 100"]),
+    (case_set_tags_one_bad_writes_none, ["Tag 'notes'", "1001 characters"]),
+    (case_set_tags_too_many, ["set_tags", "51 tag keys", "at most 50", "JSON"]),
+    (case_set_tags_not_a_dict, ["set_tags", "dict", "list"]),
+    (case_property_value_too_big, ["Property 'config'", "at most 1000"]),
+    (case_property_key_too_long, ["Property key", "at most 100"]),
+    (case_too_many_properties, ["add_properties", "property keys", "at most 50"]),
+    (case_metric_empty_name, ["Metric name", "non-empty"]),
+    (case_metric_name_too_long, ["Metric name", "256 characters", "255"]),
+    (case_metric_list_not_a_list, ["log_list('losses'", "float"]),
+    (case_metric_image_empty_name, ["Metric name", "non-empty"]),
+    (case_metric_row_column_name_too_long, ["Column name of metric 'r'", "255"]),
+    (case_job_tag_value_too_big, ["Tag 'notes'", "at most 1000"]),
+    (case_job_property_key_too_long, ["Property key", "at most 100"]),
+    (case_job_metric_empty_name, ["Metric name", "non-empty"]),
 ]
+# These submit a run first (which writes); each checks the store around its own refused call instead.
+SUBMITS_A_RUN = {
+    case_metric_value_too_big, case_metric_table_ragged, case_download_outside_folder, case_download_unknown_file,
+    case_model_path_missing, case_missing_ca_bundle, case_tag_value_too_big, case_tag_key_too_long,
+    case_set_tags_one_bad_writes_none, case_set_tags_too_many, case_set_tags_not_a_dict, case_property_value_too_big,
+    case_property_key_too_long, case_too_many_properties, case_metric_empty_name, case_metric_name_too_long,
+    case_metric_list_not_a_list, case_metric_image_empty_name, case_metric_row_column_name_too_long,
+    case_job_tag_value_too_big, case_job_property_key_too_long, case_job_metric_empty_name,
+}
 
 
 @pytest.mark.parametrize(("case", "expected"), CASES, ids=[c.__name__[5:] for c, _ in CASES])
@@ -273,13 +515,12 @@ def test_bad_input_is_refused_clearly_and_leaves_nothing(ws: Workspace, project:
     message = str(caught.value)
     for fragment in expected:
         assert fragment in message, f"{fragment!r} missing from: {message}"
-    if case not in (case_metric_value_too_big, case_metric_table_ragged, case_download_outside_folder,
-                    case_download_unknown_file, case_model_path_missing, case_missing_ca_bundle):
+    if case not in SUBMITS_A_RUN:
         assert _state(ws) == before
 
 
 def test_bad_input_table_is_big_enough() -> None:
-    assert len(CASES) >= 25
+    assert len(CASES) >= 50
     assert json.dumps([c.__name__ for c, _ in CASES])
 
 

@@ -17,6 +17,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 KINDS = ("scalar", "list", "row", "table", "image")
 MAX_NAME_LENGTH = 255  # v1 service limit on metric and column names
 MAX_COLUMNS = 15  # v1 service limit on columns per row / table
+# v1 service limits on a run's tags and properties (each: at most 50 keys, keys of at most 100 characters,
+# values of at most 1000). Past them the service refuses the call; refusing here keeps code portable and
+# keeps run listings small (every listing carries every tag).
+MAX_TAG_KEY_LENGTH = 100
+MAX_TAG_VALUE_LENGTH = 1000
+MAX_TAGS = 50
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -239,6 +245,29 @@ def tag_value(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def check_tag_key(key: Any, what: str = "Tag") -> str:
+    """A tag or property key (``what`` is "Tag" or "Property") within v1's limits."""
+    key = check_name(key, what + " key")
+    if len(key) > MAX_TAG_KEY_LENGTH:
+        raise MetricValueError(
+            "%s key %r... is %d characters long; v1 allows at most %d. Use a shorter key."
+            % (what, key[:40], len(key), MAX_TAG_KEY_LENGTH)
+        )
+    return key
+
+
+def check_tag_value(key: str, value: Any, what: str = "Tag") -> str:
+    """The stored (string) value of tag or property ``key``, within v1's limit."""
+    text = tag_value(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        raise MetricValueError(
+            "%s %r has a value of %d characters; v1 allows at most %d. Save long text to a file "
+            "(run.upload_file) and put its name in the %s instead."
+            % (what, key, len(text), MAX_TAG_VALUE_LENGTH, what.lower())
+        )
+    return text
 
 
 def decode_value(value: Any) -> Any:

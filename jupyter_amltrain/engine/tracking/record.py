@@ -12,12 +12,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from jupyter_amltrain.engine.runs.validation import check_properties, check_tags
 from jupyter_amltrain.engine.runtime.values import (
     MetricValueError,
     check_description,
     check_name,
     check_step,
-    tag_value,
     validate,
 )
 from jupyter_amltrain.engine.store.db import Store, dumps, loads
@@ -63,22 +63,24 @@ def require_run(db: sqlite3.Connection, run_id: str) -> sqlite3.Row:
     return row
 
 
-def merge_tags(db: sqlite3.Connection, run_id: str, tags: Mapping[str, str]) -> None:
+def merge_tags(db: sqlite3.Connection, run_id: str, tags: Mapping[Any, Any]) -> None:
+    """Set tags (checked against v1's limits, the count with the run's current tags); raises, writing nothing."""
     current = loads(require_run(db, run_id)["tags"], {})
-    current.update(tags)
+    current.update(check_tags(tags, current))
     db.execute("UPDATE runs SET tags = ? WHERE run_id = ?", (dumps(current), run_id))
 
 
-def merge_properties(db: sqlite3.Connection, run_id: str, properties: Mapping[str, str]) -> list[str]:
+def merge_properties(db: sqlite3.Connection, run_id: str, properties: Mapping[Any, Any]) -> list[str]:
     """Add properties; a key already set to a different value keeps it (v1: properties are immutable).
 
-    Each refused change is recorded in ``runs.warnings`` and returned as a message.
+    Properties over v1's limits raise, writing nothing. Each refused change is recorded in ``runs.warnings``
+    and returned as a message.
     """
     row = require_run(db, run_id)
     current = loads(row["properties"], {})
     run_warnings = loads(row["warnings"], [])
     refused = []
-    for key, value in properties.items():
+    for key, value in check_properties(properties, current).items():
         if key in current and current[key] != value:
             message = (
                 f"Property {key!r} is already {current[key]!r}; properties cannot change, so {value!r} was "
@@ -126,19 +128,13 @@ def log_to_store(
 
 def set_tags_in_store(store: Store, run_id: str, tags: Mapping[str, Any]) -> None:
     """Host-side ``run.tag`` / ``set_tags``: tag values are strings; None becomes ''."""
-    try:
-        clean = {check_name(k, "Tag key"): tag_value(v) for k, v in tags.items()}
-    except MetricValueError as exc:
-        raise UserErrorException(str(exc)) from exc
+    check_tags(tags)  # refuse bad keys and values before taking the store's write lock
     with store.write() as db:
-        merge_tags(db, run_id, clean)
+        merge_tags(db, run_id, tags)
 
 
 def add_properties_in_store(store: Store, run_id: str, properties: Mapping[str, Any]) -> list[str]:
     """Host-side ``run.add_properties``; returns a message per refused change (see ``merge_properties``)."""
-    try:
-        clean = {check_name(k, "Property key"): tag_value(v) for k, v in properties.items()}
-    except MetricValueError as exc:
-        raise UserErrorException(str(exc)) from exc
+    check_properties(properties)  # refuse bad keys and values before taking the store's write lock
     with store.write() as db:
-        return merge_properties(db, run_id, clean)
+        return merge_properties(db, run_id, properties)
