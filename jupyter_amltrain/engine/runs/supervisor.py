@@ -187,6 +187,22 @@ class Supervisor:
             self.control(f"WARNING: {warning}")
             records.add_warning(self.store, self.run_id, warning)
 
+    def pull_private_bases(self) -> None:
+        """A registry password lives only in this process's memory. Pull the private base images now, while the
+        run waits in the queue, so that no later step needs it: a supervisor that recovers this run (the
+        password died with this one) finds them local."""
+        if self.plan.backend != "docker" or not self.password:
+            return
+        from jupyter_amltrain.engine.docker_engine import docker_client
+        from jupyter_amltrain.engine.images.builder import ImageBuilder
+
+        record = records.get_run(self.store, self.run_id)
+        self.status("Queued", "pulling the private base image")
+        ImageBuilder(docker_client(), self.settings).pull_bases(self.plan.image_spec(), password=self.password,
+                                                                log=self.build_log)
+        self.status("Queued", (record.sub_status if record else "") or "waiting for a node")
+        self.control("private base images pulled while queued: the registry password is no longer needed")
+
     def prepare(self) -> Prepared:
         """Build or find the environment, and what a job gets in it."""
         spec = self.plan.image_spec()
@@ -487,6 +503,7 @@ class Supervisor:
             record = records.get_run(self.store, self.run_id)
             if record is None or record.node is None:  # a recovered run that holds a node keeps its sub-status
                 self.status("Queued", "waiting for a node")
+            self.pull_private_bases()
             self.wait_for_node()
             outcome = self.execute(recover)
         except Canceled:
