@@ -86,14 +86,21 @@ def _run(ws: Any, run_id: str) -> Any:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    run = _run(_workspace(args.workspace), args.run_id)
+    from jupyter_amltrain.engine.runs.artifacts import STD_LOG, RunFileMissing, open_run_file, run_file
+    from jupyter_amltrain.engine.store.layout import RunLayout
+
+    ws = _workspace(args.workspace)
+    run = _run(ws, args.run_id)
     if run is None:
         return 2
     if args.follow:
         run.wait_for_completion(show_output=True, raise_on_error=False)
         return 0
-    path = run._layout().std_log
-    print(path.read_text("utf-8", "replace") if path.exists() else "(no log yet)", end="")
+    try:  # read as every run file is (engine.runs.artifacts): never through a link or special file
+        with open_run_file(run_file(RunLayout(ws._local.layout.run_dir(run.id)), STD_LOG)) as log:
+            print(log.read().decode("utf-8", "replace"), end="")
+    except RunFileMissing:
+        print("(no log yet)", end="")
     return 0
 
 

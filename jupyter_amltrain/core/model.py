@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,33 +77,52 @@ class Model:
             raise ModelPathNotFoundException(
                 f"Could not locate the provided model_path {model_path}. Pass an existing file or folder."
             )
-        return Model._store(workspace, model_name, source, None, tags, properties, description,
-                            model_framework, model_framework_version)
+        return Model._store(workspace, model_name, lambda staging: _copy_local(source, staging), None, tags,
+                            properties, description, model_framework, model_framework_version)
 
     @staticmethod
     def _register_from_run(run: Run, model_name: str, model_path: str, **kwargs: Any) -> Model:
+        """Copy a file or folder of the run into the model store. The run's folder is the job's: files are read
+        through engine.runs.artifacts (links and special files the job left are never followed or copied)."""
+        from jupyter_amltrain.engine.runs.artifacts import (
+            RunFileMissing,
+            copy_run_file,
+            copy_run_folder,
+            find_run_file,
+            list_run_files,
+        )
+
         clean = model_path.replace("\\", "/")
         while clean.startswith("./"):
             clean = clean[2:]
         clean = clean.rstrip("/")
-        files = {name: path for name, path in run._artifacts().items()}
-        if clean in files:
-            source = files[clean]
-        else:
-            inside = [name for name in files if name.startswith(clean + "/")]
-            if not inside:
+        layout = run._layout()
+        try:
+            source = find_run_file(layout, clean)  # refuses a link or special file, with the reason
+        except RunFileMissing:
+            source = None
+
+        def place(staging: Path) -> str:
+            top = clean.rsplit("/", 1)[-1]
+            if source is not None:
+                copy_run_file(source, staging / top)
+            elif copy_run_folder(layout, clean, staging / top) == 0:
+                known = list_run_files(layout, limit=20, driver_alias=True)
                 raise ModelPathNotFoundException(
                     f"Could not locate the provided model_path {model_path} in the set of files uploaded to the "
-                    f"run: {sorted(files)[:20]}. See https://aka.ms/run-logging for more details."
+                    f"run: {known.names}. See https://aka.ms/run-logging for more details."
                 )
-            source = files[inside[0]].parents[len(Path(inside[0]).relative_to(clean).parts) - 1]
-        return Model._store(run.experiment.workspace, model_name, source, run.id, kwargs.get("tags"),
+            return top
+
+        return Model._store(run.experiment.workspace, model_name, place, run.id, kwargs.get("tags"),
                             kwargs.get("properties"), kwargs.get("description"), kwargs.get("model_framework"),
                             kwargs.get("model_framework_version"))
 
     @staticmethod
-    def _store(workspace: Workspace, name: str, source: Path, run_id: str | None, tags: Any, properties: Any,
-               description: str | None, framework: str | None, framework_version: str | None) -> Model:
+    def _store(workspace: Workspace, name: str, place: Callable[[Path], str], run_id: str | None, tags: Any,
+               properties: Any, description: str | None, framework: str | None,
+               framework_version: str | None) -> Model:
+        """``place(staging)`` copies the model's file or folder into ``staging`` and returns its name there."""
         check_safe_id("Model name", name)
         local = workspace._local
         props = {str(k): str(v) for k, v in (properties or {}).items()}
@@ -113,10 +133,7 @@ class Model:
         staging = local.layout.models / f".staging-{os.getpid()}-{time.time_ns()}"
         staging.mkdir(parents=True)
         try:
-            if source.is_dir():
-                shutil.copytree(source, staging / source.name)
-            else:
-                shutil.copy2(source, staging / source.name)
+            top = place(staging)
             with local.store.write() as db:
                 version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?",
                                      (name,)).fetchone()[0]
@@ -126,7 +143,7 @@ class Model:
                 db.execute(
                     "INSERT INTO models(name, version, run_id, path, description, tags, properties, created) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (name, version, run_id, str((final / source.name).relative_to(local.root)), description,
+                    (name, version, run_id, str((final / top).relative_to(local.root)), description,
                      dumps(tags or {}), dumps(props), time.time()),
                 )
         finally:
@@ -177,3 +194,12 @@ class Model:
     def __repr__(self) -> str:
         return (f"Model(workspace={self.workspace!r}, name={self.name}, id={self.id}, version={self.version}, "
                 f"tags={self.tags}, properties={self.properties})")
+
+
+def _copy_local(source: Path, staging: Path) -> str:
+    """A model the user registers from their own files (Model.register): copied as given."""
+    if source.is_dir():
+        shutil.copytree(source, staging / source.name)
+    else:
+        shutil.copy2(source, staging / source.name)
+    return source.name

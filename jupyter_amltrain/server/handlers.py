@@ -141,7 +141,11 @@ class LogsHandler(AmlTrainHandler):
     @web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
-        await self.answer(lambda ws: payloads.logs_payload(ws, run_id))
+        # Paged: a job can leave a million files in ./logs, and a listing never reads them all at once.
+        limit = self.int_argument("limit", payloads.MAX_FILE_PAGE, minimum=1, maximum=payloads.MAX_FILE_PAGE)
+        after = self.get_query_argument("after", None) or None
+        await self.answer(lambda ws: payloads.logs_payload(ws, run_id, limit=limit or payloads.MAX_FILE_PAGE,
+                                                           after=after))
 
 
 class LogContentHandler(AmlTrainHandler):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import re
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -139,7 +141,7 @@ async def test_log_files_cannot_leave_the_run_folder(jp_fetch: Any, local_ws: Lo
             assert code == 403 and "'..'" in message, (name, route, message)
     for route in ("content", "stream"):
         code, message = await refused(jp_fetch, "runs", run_id, "logs", route, file="logs/escape.txt")
-        assert code == 403 and "outside the run's folder" in message
+        assert code == 403 and "symbolic link" in message and "private data" not in message
     # A run id is a folder name: one that climbs is refused before any file is looked at.
     code, message = await refused(jp_fetch, "runs", "..%2F..%2Fws-test", "logs", "content", file="workspace.db")
     assert code == 400 and "not a valid identifier" in message
@@ -148,6 +150,70 @@ async def test_log_files_cannot_leave_the_run_folder(jp_fetch: Any, local_ws: Lo
     assert body["text"] == "fine\n"
     code, message = await refused(jp_fetch, "runs", run_id, "logs", "content", file="logs/missing.txt")
     assert code == 404 and "logs/fine.txt" in message  # names the files it has
+
+
+async def test_a_logs_folder_replaced_by_a_link_to_etc_lists_nothing_of_etc(
+    jp_fetch: Any, local_ws: LocalWorkspace
+) -> None:
+    run_id = make_run(local_ws, log="ok\n")
+    layout = RunLayout(local_ws.layout.run_dir(run_id))
+    layout.wd.mkdir(parents=True)
+    layout.logs.symlink_to("/etc")  # what a root job can do to its ./logs (the probe listed 1,297 names)
+    listed = await get_json(jp_fetch, "runs", run_id, "logs")
+    assert [f["name"] for f in listed["files"]] == ["user_logs/std_log.txt"]
+    details = await get_json(jp_fetch, "runs", run_id)
+    assert [f["name"] for f in details["log_files"]] == ["user_logs/std_log.txt"]
+    for route in ("content", "stream"):
+        code, message = await refused(jp_fetch, "runs", run_id, "logs", route, file="logs/passwd")
+        assert code == 403 and "symbolic link" in message and "root:" not in message
+
+
+async def test_fifos_devices_and_links_in_logs_are_refused_without_blocking(
+    jp_fetch: Any, local_ws: LocalWorkspace
+) -> None:
+    """A FIFO's open() would block a reader thread for good; a device node can be anything of the host's."""
+    run_id = make_run(local_ws, log="ok\n")
+    layout = RunLayout(local_ws.layout.run_dir(run_id))
+    layout.logs.mkdir(parents=True)
+    (layout.logs / "fine.txt").write_text("fine\n")
+    os.mkfifo(layout.logs / "fifo.txt")
+    (layout.logs / "etc").symlink_to("/etc")
+    refusals = [("logs/fifo.txt", "FIFO"), ("logs/etc/passwd", "symbolic link")]
+    try:
+        os.mknod(layout.logs / "zero.txt", 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero: endless
+        refusals.append(("logs/zero.txt", "character device"))
+    except PermissionError:  # not root: the FIFO and the link still make the point
+        pass
+
+    listed = await get_json(jp_fetch, "runs", run_id, "logs")
+    assert sorted(f["name"] for f in listed["files"]) == ["logs/fine.txt", "user_logs/std_log.txt"]
+    for name, kind in refusals:
+        for route in ("content", "stream"):
+            code, message = await asyncio.wait_for(
+                refused(jp_fetch, "runs", run_id, "logs", route, file=name), timeout=20)
+            assert code == 403 and kind in message, (name, route, message)
+
+
+async def test_log_listing_is_paged(jp_fetch: Any, local_ws: LocalWorkspace) -> None:
+    run_id = make_run(local_ws, log="ok\n")
+    logs = RunLayout(local_ws.layout.run_dir(run_id)).logs
+    logs.mkdir(parents=True)
+    names = [f"logs/part-{index:04d}.txt" for index in range(1200)]
+    for name in names:
+        (logs.parent / name).write_text("x\n")
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await get_json(jp_fetch, "runs", run_id, "logs", limit=500, **({"after": after} if after else {}))
+        assert len(page["files"]) <= 500 and page["limit"] == 500
+        seen += [f["name"] for f in page["files"]]
+        if page["next"] is None:
+            break
+        after = page["next"]
+    assert seen == [*names, "user_logs/std_log.txt"]
+    for params, fragment in (({"limit": 0}, "out of range"), ({"limit": 5001}, "out of range")):
+        code, message = await refused(jp_fetch, "runs", run_id, "logs", **params)
+        assert code == 400 and fragment in message
 
 
 async def test_runs_filter_paginate_and_count(jp_fetch: Any, local_ws: LocalWorkspace) -> None:

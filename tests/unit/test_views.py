@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jupyter_amltrain.engine.runs import records
+from jupyter_amltrain.engine.runs.artifacts import RunFile
 from jupyter_amltrain.engine.store import Store
 from jupyter_amltrain.engine.tracking.record import log_to_store
 from jupyter_amltrain.engine.views.logs import read_from
@@ -44,12 +45,12 @@ def test_gpu_holders_names_live_runs_only(tmp_path: Path) -> None:
 
 
 def test_log_reads_return_complete_lines_and_resume_where_they_stopped(tmp_path: Path) -> None:
-    log = tmp_path / "std_log.txt"
+    log = RunFile.in_folder(tmp_path, "std_log.txt")
     assert read_from(log).text == ""
-    log.write_text("one\ntwo\npart")
+    log.path.write_text("one\ntwo\npart")
     chunk = read_from(log)
     assert chunk.text == "one\ntwo\n" and chunk.offset == 8
-    with open(log, "a") as handle:
+    with open(log.path, "a") as handle:
         handle.write("ial\n")
     assert read_from(log, chunk.offset).text == "partial\n"
     assert read_from(log, 0, limit=4).text == "one\n"

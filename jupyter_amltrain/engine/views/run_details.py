@@ -1,17 +1,28 @@
 """One run as a details view shows it: record, status history, log files, metric curves.
 
-Everything is read from the store and the run folder; nothing here writes. The metric curves are bounded
+Everything is read from the store and the run folder (through ``engine.runs.artifacts``, which never follows a
+link or opens a special file the job left there); nothing here writes. The metric curves are bounded
 (``MAX_POINTS`` per metric, evenly thinned, the last point always kept) so a run that logged a million steps
 still costs a live view a few kilobytes per refresh.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from jupyter_amltrain.engine.runs.artifacts import (
+    BUILD_LOG,
+    CONTROL_LOG,
+    DRIVER_LOG,
+    STD_LOG,
+    RunFile,
+    RunFileMissing,
+    open_run_file,
+    run_log_files,
+)
 from jupyter_amltrain.engine.runs.records import RunRecord, get_run, status_history
 from jupyter_amltrain.engine.store.db import Store
 from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
@@ -20,10 +31,10 @@ from jupyter_amltrain.engine.tracking.shapes import series_for_chart
 from jupyter_amltrain.engine.tracking.system_metrics import metric_key
 
 MAX_POINTS = 1000
-BUILD_LOG = "azureml-logs/20_image_build_log.txt"
-CONTROL_LOG = "azureml-logs/60_control_log.txt"
-DRIVER_LOG = "azureml-logs/70_driver_log.txt"
-STD_LOG = "user_logs/std_log.txt"
+# The log names and the listing live in engine.runs.artifacts; kept importable from here for the faces.
+__all__ = ["BUILD_LOG", "CONTROL_LOG", "DRIVER_LOG", "MAX_POINTS", "STD_LOG", "RunDetailsData", "current_log",
+           "load_run_details", "metric_series", "metrics_version", "run_log_files", "system_usage_since",
+           "tail_offset", "thin"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,7 @@ class RunDetailsData:
     record: RunRecord
     environment: str | None
     history: list[dict[str, Any]]
-    log_files: dict[str, Path]
+    log_files: dict[str, RunFile]
     metrics: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     @property
@@ -46,21 +57,7 @@ class RunDetailsData:
         return str(error.get("message", "")) if isinstance(error, dict) else str(error)
 
 
-def run_log_files(layout: RunLayout) -> dict[str, Path]:
-    """The run's log files under their v1 names (the driver log is the std log under its older name)."""
-    files: dict[str, Path] = {}
-    for name, path in ((BUILD_LOG, layout.build_log), (CONTROL_LOG, layout.control_log),
-                       (STD_LOG, layout.std_log)):
-        if path.is_file():
-            files[name] = path
-    if layout.logs.is_dir():
-        for path in sorted(layout.logs.rglob("*")):
-            if path.is_file():
-                files[f"logs/{path.relative_to(layout.logs).as_posix()}"] = path
-    return files
-
-
-def current_log(files: dict[str, Path], status: str) -> str | None:
+def current_log(files: dict[str, RunFile], status: str) -> str | None:
     """The log a viewer should follow when the user picked none: the build log while the image builds, the
     job's output once it exists, else whatever the run has."""
     if STD_LOG in files and status not in ("NotStarted", "Queued", "Preparing"):
@@ -104,17 +101,18 @@ def load_run_details(store: Store, workspace: WorkspaceLayout, run_id: str, *,
     )
 
 
-def tail_offset(path: Path, max_bytes: int) -> int:
-    """Where to start reading so that at most about ``max_bytes`` of whole lines at the end of ``path`` are
+def tail_offset(file: RunFile, max_bytes: int) -> int:
+    """Where to start reading so that at most about ``max_bytes`` of whole lines at the end of ``file`` are
     read: a viewer reattached to a long log shows its tail rather than re-reading megabytes."""
     try:
-        size = path.stat().st_size
-    except OSError:
+        handle = open_run_file(file)
+    except RunFileMissing:
         return 0
-    if size <= max_bytes:
-        return 0
-    start = size - max_bytes
-    with open(path, "rb") as handle:
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size <= max_bytes:
+            return 0
+        start = size - max_bytes
         handle.seek(start)
         chunk = handle.read(min(max_bytes, 64 * 1024))
     newline = chunk.find(b"\n")
