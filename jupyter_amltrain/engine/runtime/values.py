@@ -1,6 +1,6 @@
 """Azure ML SDK v1 rules for metric names and values, shared by the job runtime and the host.
 
-Runs inside job containers too: standard library only, valid Python 3.8.
+Runs inside job containers too: standard library only, valid Python 3.6.
 
 Every function here returns the value in its stored (JSON-ready) form. JSON has no NaN or infinities, so
 non-finite floats are stored as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (the spellings
@@ -8,7 +8,6 @@ Python's ``json`` module uses) and ``decode_value`` turns them back into floats.
 metric whose text is exactly one of those three reads back as a float.
 """
 
-from __future__ import annotations
 
 import math
 import sys
