@@ -177,7 +177,7 @@ class Run:
         details["inputDatasets"] = []
         details["outputDatasets"] = []
         details["runDefinition"] = record.definition
-        details["logFiles"] = {name: str(path) for name, path in self._log_files().items()}
+        details["logFiles"] = {name: str(log.path) for name, log in self._log_files().items()}
         details["submittedBy"] = _user()
         if record.error:
             details["error"] = record.error
