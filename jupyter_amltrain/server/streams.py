@@ -60,10 +60,10 @@ def read_tick(ws: LocalWorkspace, run_id: str, name: str | None, offset: int, fo
         name = name or chosen
     if name is None:
         return Tick(record.status, record.sub_status, record.terminal, None, None)
-    path = payloads.resolve_log(ws, record, name)
+    log = payloads.resolve_log(ws, record, name)  # the run's regular file, never a link the job made
     if tail is not None:
-        offset = tail_offset(path, tail)
-    chunk = payloads.read_log(path, offset, MAX_CHUNK, final=record.terminal)
+        offset = tail_offset(log, tail)
+    chunk = payloads.read_log(log, offset, MAX_CHUNK, final=record.terminal)
     if follow and not chunk.text and chosen is not None and chosen != name:
         name, offset = chosen, 0
         chunk = payloads.read_log(payloads.resolve_log(ws, record, name), 0, MAX_CHUNK, final=record.terminal)
