@@ -331,3 +331,28 @@ def test_the_event_file_is_read_with_no_transaction_open(store: Store, layout: R
     monkeypatch.setattr(ingest, "open_run_file", open_and_check)
     assert ingest_events(store, RUN, layout.events) == 1 and checked
     assert ingest_events(store, RUN, layout.events) == 0
+
+
+# -- the v1 face ----------------------------------------------------------------------------------------------
+def test_get_file_names_is_capped_with_a_warning_and_download_files_gets_them_all(
+    ws: Any, tmp_path: Path, host_secret: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_amltrain.core import Experiment, Run
+    from jupyter_amltrain.core import run as run_module
+    from jupyter_amltrain.engine.runs import records
+
+    record = records.create_run(ws._local.store, experiment="exp", target="local", definition={},
+                                snapshot_id=None, properties={}, tags={}, warnings=[])
+    layout = RunLayout(ws._local.layout.run_dir(record.run_id)).ensure()
+    layout.outputs.mkdir(parents=True)
+    for index in range(7):
+        (layout.outputs / f"f{index}.txt").write_text(str(index))
+    (layout.outputs / "leak").symlink_to(host_secret)
+    run = Run(Experiment(ws, "exp"), record.run_id)
+    monkeypatch.setattr(run_module, "MAX_FILE_NAMES", 5)
+    with pytest.warns(UserWarning, match="more than 5 files: get_file_names"):
+        assert run.get_file_names() == [f"outputs/f{index}.txt" for index in range(5)]
+    run.download_files(prefix="outputs/", output_directory=str(tmp_path / "dl"))
+    assert sorted(p.name for p in (tmp_path / "dl" / "outputs").iterdir()) == [f"f{i}.txt" for i in range(7)]
+    with pytest.raises(RunFileRefused, match="symbolic link"):
+        run.download_file("outputs/leak", str(tmp_path / "leak"))
