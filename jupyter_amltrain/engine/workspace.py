@@ -66,15 +66,14 @@ def open_workspace(
             return cached
         layout = WorkspaceLayout(root).ensure()
         store = Store(layout.database)
-        with store.write() as db:
-            for key, value in (
-                ("name", name),
-                ("subscription_id", subscription_id),
-                ("resource_group", resource_group),
-                ("location", location),
-            ):
-                db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        wanted = {"name": name, "subscription_id": subscription_id, "resource_group": resource_group,
+                  "location": location}
         meta = {row["key"]: row["value"] for row in store.query("SELECT key, value FROM meta")}
+        if wanted.keys() - meta.keys():  # written once, when the workspace is new: opening one must not write,
+            with store.write() as db:   # so that a workspace on a full disk can still be read
+                for key, value in wanted.items():
+                    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            meta = {row["key"]: row["value"] for row in store.query("SELECT key, value FROM meta")}
         workspace = LocalWorkspace(
             name=name,
             subscription_id=subscription_id or meta.get("subscription_id", ""),

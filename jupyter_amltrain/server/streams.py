@@ -28,6 +28,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from jupyter_amltrain.engine.runs.recovery import ensure_supervised
 from jupyter_amltrain.engine.store.layout import RunLayout
 from jupyter_amltrain.engine.views.logs import MAX_CHUNK, LogChunk
 from jupyter_amltrain.engine.views.run_details import current_log, run_log_files, tail_offset
@@ -54,6 +55,8 @@ def read_tick(ws: LocalWorkspace, run_id: str, name: str | None, offset: int, fo
     """One look at the run: its status first, then the log, so that a terminal status means the log is whole.
     Following, the reader moves on to the run's current log once the one it reads has nothing new."""
     record = payloads._record(ws, run_id)
+    if follow and not record.terminal:  # a live stream waits on the run: a killed supervisor is replaced
+        ensure_supervised(ws, record.run_id)
     chosen = None
     if follow:
         chosen = current_log(run_log_files(RunLayout(ws.layout.run_dir(record.run_id))), record.status)

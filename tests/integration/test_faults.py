@@ -23,6 +23,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from takeover import NUMBERED_JOB, kill_supervisor_while_waiting, numbered_lines
 
 from jupyter_amltrain.core import Environment, Experiment, Run, ScriptRunConfig, Workspace
 from jupyter_amltrain.core.compute import AmlCompute, ComputeTarget
@@ -122,6 +123,25 @@ def test_supervisor_killed_mid_run_is_recovered_with_the_right_status_and_whole_
     assert "recovering run" in Path(details["logFiles"]["azureml-logs/60_control_log.txt"]).read_text()
     sub_statuses = [h["subStatus"] for h in run.get_detailed_status()["history"]]
     assert sub_statuses.count("starting container") == 1  # recovered, not run again
+    assert not docker_client.containers.list(all=True, filters={"label": f"amltrain.run_id={run.id}"})
+
+
+@pytest.mark.timeout(240)
+def test_a_notebook_waiting_with_show_output_takes_over_from_a_killed_supervisor(
+        ws: Workspace, project: Path, docker_client: docker.DockerClient) -> None:
+    run = Experiment(ws, "faults").submit(_src(project, None, NUMBERED_JOB))
+    takeover = kill_supervisor_while_waiting(run)
+    print(f"docker: a new supervisor {takeover.seconds} s after the SIGKILL")
+    assert takeover.seconds is not None and takeover.seconds < 5, "the waiter never replaced the supervisor"
+    assert run.get_status() == "Completed"
+    printed = numbered_lines(takeover.output)
+    # Every line once, in order, those printed after the kill too (the new supervisor reads the container's
+    # log from its start again: the waiter must not show it twice).
+    assert printed == list(range(len(printed))) and len(printed) >= takeover.lines_at_kill + 20
+    assert "last line" in takeover.output and "Execution Summary" in takeover.output
+    assert "recovering run" in run._layout().control_log.read_text()
+    sub_statuses = [h["subStatus"] for h in run.get_detailed_status()["history"]]
+    assert sub_statuses.count("starting container") == 1  # reattached, not run again
     assert not docker_client.containers.list(all=True, filters={"label": f"amltrain.run_id={run.id}"})
 
 

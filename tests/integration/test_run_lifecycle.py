@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from takeover import NUMBERED_JOB, kill_supervisor_while_waiting, numbered_lines
 
 from jupyter_amltrain.core import Experiment, Run, ScriptRunConfig, Workspace
 from jupyter_amltrain.core.runconfig import RunConfiguration
@@ -167,6 +168,18 @@ def test_killed_supervisor_is_replaced_when_the_workspace_is_opened(ws: Workspac
     assert run.get_status() == "Completed"
     assert "tick 29" in log and "tick 0" in log
     assert "recovering run" in Path(run.get_details()["logFiles"]["azureml-logs/60_control_log.txt"]).read_text()
+
+
+def test_a_waiting_notebook_takes_over_from_a_killed_supervisor(ws: Workspace, project: Path) -> None:
+    run = Experiment(ws, "life").submit(_local_src(project, NUMBERED_JOB))
+    takeover = kill_supervisor_while_waiting(run)
+    print(f"local process: a new supervisor {takeover.seconds} s after the SIGKILL")
+    assert takeover.seconds is not None and takeover.seconds < 5, "the waiter never replaced the supervisor"
+    assert run.get_status() == "Completed"
+    printed = numbered_lines(takeover.output)
+    assert printed == list(range(len(printed))) and len(printed) >= takeover.lines_at_kill + 20  # whole, once
+    assert "last line" in takeover.output and "Execution Summary" in takeover.output
+    assert "recovering run" in run._layout().control_log.read_text()
 
 
 def _docker_src(project: Path, body: str, arguments: list[str] | None = None) -> ScriptRunConfig:

@@ -1,17 +1,40 @@
 """Finding runs whose supervisor died and giving them a new one.
 
-Called whenever a workspace is opened, so a run orphaned by a crash is finished by whoever looks next.
+``recover_orphans`` is called whenever a workspace is opened, so a run orphaned by a crash is finished by whoever
+looks next. ``ensure_supervised`` does the same for one run, and is what anything that waits on a run calls while
+it waits (``wait_for_completion``, the RunDetails widget, ``%aml_logs --follow``, the server's log stream): a
+waiter that only read the store would wait forever on a run whose supervisor was killed.
+
+Both take over through one claim protocol, so any number of processes looking at once start one supervisor:
+under the store's write lock a taker sees the supervisor still dead and marks the run claimed
+(``supervisor_pid = -1``, ``supervisor_started = now``); everyone else sees the claim and leaves the run alone
+for ``CLAIM_SECONDS``, by which time the new supervisor's pid is recorded.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
+import warnings
 
 from jupyter_amltrain.engine.runs import records
+from jupyter_amltrain.engine.runs.statuses import ACTIVE
 from jupyter_amltrain.engine.runs.submit import spawn_supervisor
+from jupyter_amltrain.engine.store.disk import is_disk_full
 from jupyter_amltrain.engine.workspace import LocalWorkspace
 
 CLAIM_SECONDS = 30.0  # a claim newer than this belongs to a recoverer that is still starting its supervisor
+# How often a waiter looks at its run's supervisor: a killed one is replaced within about this long, and a look
+# costs one indexed row read and two small /proc reads (~0.1 ms), so waiters can afford it.
+SUPERVISION_CHECK_SECONDS = 2.0
+# A supervisor this process started that died again is not replaced by this process sooner than this: a
+# supervisor that can not start (its disk is full, its Python is broken) must not be respawned every check.
+RESTART_BACKOFF_SECONDS = 30.0
+
+_checks_lock = threading.Lock()
+_last_check: dict[tuple[str, str], float] = {}   # (workspace root, run id) -> monotonic time of the last look
+_last_takeover: dict[tuple[str, str], float] = {}
 
 
 def supervisor_alive(pid: int | None, run_id: str) -> bool:
@@ -27,27 +50,85 @@ def supervisor_alive(pid: int | None, run_id: str) -> bool:
         return False
 
 
+def _take_over(ws: LocalWorkspace, row: sqlite3.Row, now: float) -> bool:
+    """Start a new supervisor for the active run ``row`` if its own is dead and nobody else is starting one."""
+    run_id = row["run_id"]
+    if row["status"] == "NotStarted" and now - row["created"] < CLAIM_SECONDS:
+        return False  # still being submitted: its supervisor may not be recorded yet
+    if supervisor_alive(row["supervisor_pid"], run_id):
+        return False
+    with ws.store.write() as db:
+        current = db.execute("SELECT status, supervisor_pid, supervisor_started FROM runs WHERE run_id = ?",
+                             (run_id,)).fetchone()
+        if current is None or current["status"] not in ACTIVE:
+            return False  # it ended (its supervisor's last act) between the two looks
+        claimed = current["supervisor_pid"] == -1 and now - (current["supervisor_started"] or 0) < CLAIM_SECONDS
+        if claimed or supervisor_alive(current["supervisor_pid"], run_id):
+            return False
+        db.execute("UPDATE runs SET supervisor_pid = -1, supervisor_started = ? WHERE run_id = ?", (now, run_id))
+    pid = spawn_supervisor(ws, run_id, {}, recover=True)
+    records.update_run(ws.store, run_id, supervisor_pid=pid)
+    return True
+
+
+def ensure_supervised(ws: LocalWorkspace, run_id: str, *, every: float = SUPERVISION_CHECK_SECONDS) -> bool:
+    """Give run ``run_id`` a new supervisor if it is still active and its supervisor died; True when this call
+    started one.
+
+    Meant to be called on every poll of a loop that waits on the run: it looks at most once per ``every``
+    seconds for a (workspace, run) in this process and returns at once otherwise (``every=0`` looks now).
+    Nothing is raised for a store that can not take the claim because its disk is full: the run is left as it
+    is and the next look tries again.
+    """
+    key = (str(ws.root), run_id)
+    tick = time.monotonic()
+    with _checks_lock:
+        if every > 0 and tick - _last_check.get(key, float("-inf")) < every:
+            return False
+        if tick - _last_takeover.get(key, float("-inf")) < RESTART_BACKOFF_SECONDS:
+            return False
+        _last_check[key] = tick
+    row = ws.store.query_one(
+        "SELECT run_id, status, supervisor_pid, created FROM runs WHERE run_id = ?", (run_id,))
+    if row is None or row["status"] not in ACTIVE:
+        with _checks_lock:
+            _last_check.pop(key, None)
+            _last_takeover.pop(key, None)
+        return False
+    try:
+        started = _take_over(ws, row, time.time())
+    except (sqlite3.Error, OSError) as exc:
+        if is_disk_full(exc):
+            return False  # a supervisor could not record anything either; look again once space is freed
+        raise
+    if started:
+        with _checks_lock:
+            _last_takeover[key] = time.monotonic()
+    return started
+
+
 def recover_orphans(ws: LocalWorkspace) -> list[str]:
+    """Start a new supervisor for every active run whose supervisor died; returns their run ids.
+
+    On a full disk the claims can not be written: recovery is skipped with a warning (reading the workspace
+    must still work), and happens the next time the workspace is opened or a waiter looks.
+    """
     recovered: list[str] = []
-    placeholders = ",".join("?" * len(records.ACTIVE))
+    placeholders = ",".join("?" * len(ACTIVE))
     now = time.time()
     for row in ws.store.query(
         f"SELECT run_id, supervisor_pid, status, created FROM runs WHERE status IN ({placeholders})",
-        records.ACTIVE,
+        ACTIVE,
     ):
-        run_id = row["run_id"]
-        if row["status"] == "NotStarted" and now - row["created"] < CLAIM_SECONDS:
-            continue  # still being submitted
-        if supervisor_alive(row["supervisor_pid"], run_id):
-            continue
-        with ws.store.write() as db:
-            current = db.execute("SELECT supervisor_pid, supervisor_started FROM runs WHERE run_id = ?",
-                                 (run_id,)).fetchone()
-            claimed = current["supervisor_pid"] == -1 and now - (current["supervisor_started"] or 0) < CLAIM_SECONDS
-            if claimed or supervisor_alive(current["supervisor_pid"], run_id):
-                continue
-            db.execute("UPDATE runs SET supervisor_pid = -1, supervisor_started = ? WHERE run_id = ?", (now, run_id))
-        pid = spawn_supervisor(ws, run_id, {}, recover=True)
-        records.update_run(ws.store, run_id, supervisor_pid=pid)
-        recovered.append(run_id)
+        try:
+            if _take_over(ws, row, now):
+                recovered.append(row["run_id"])
+        except (sqlite3.Error, OSError) as exc:
+            if not is_disk_full(exc):
+                raise
+            warnings.warn(
+                f"The disk holding workspace {ws.name} ({ws.root}) is full, so runs whose supervisor died were "
+                f"not given a new one ({exc}). Free space there; they are recovered the next time the "
+                "workspace is opened or a run is waited on.", RuntimeWarning, stacklevel=2)
+            break
     return recovered

@@ -19,6 +19,7 @@ from jupyter_amltrain.engine.snapshots.materialize import materialize
 from jupyter_amltrain.engine.snapshots.secret_files import secret_warnings
 from jupyter_amltrain.engine.snapshots.stat_cache import CachedFile, StatCache
 from jupyter_amltrain.engine.snapshots.store import ObjectStore
+from jupyter_amltrain.engine.store.disk import describe_disk, fmt_bytes, is_disk_full, mount_point
 from jupyter_amltrain.exceptions import SnapshotException
 
 Progress = Callable[[int, int], None]
@@ -64,27 +65,55 @@ class SnapshotStore:
         entries: list[ManifestEntry] = []
         remember: dict[str, CachedFile] = {}
         hashed = 0
-        for done, f in enumerate(files, start=1):
-            hit = cached.get(f.relpath)
-            if hit and hit.matches(f) and self.objects.is_intact(hit.sha256, f.size, f.executable):
-                digest, size = hit.sha256, f.size
-                remember[f.relpath] = hit
-            else:
-                try:
-                    digest, size = self.objects.add_file(f.path, f.executable)
-                except OSError:
-                    warnings.append(CANNOT_ACCESS.format(root / f.relpath))
-                    continue
-                hashed += 1
-                if _unchanged_since_stat(f):
-                    remember[f.relpath] = CachedFile.of(f, digest)
-            entries.append(ManifestEntry(f.relpath, digest, size, f.executable))
-            if progress is not None:
-                progress(done, len(files))
-        self._cache.save(root, remember, scan_started_ns)
-        snapshot_id, existed = write_manifest(self._manifests, entries)
+        done = 0
+        stored = False  # every file is in the object store: what is left to write is the manifest and cache
+        try:
+            for done, f in enumerate(files, start=1):
+                hit = cached.get(f.relpath)
+                if hit and hit.matches(f) and self.objects.is_intact(hit.sha256, f.size, f.executable):
+                    digest, size = hit.sha256, f.size
+                    remember[f.relpath] = hit
+                else:
+                    try:
+                        digest, size = self.objects.add_file(f.path, f.executable)
+                    except OSError as exc:
+                        if is_disk_full(exc):
+                            raise  # the store's disk, not the file: the snapshot can not be whole
+                        warnings.append(CANNOT_ACCESS.format(root / f.relpath))
+                        continue
+                    hashed += 1
+                    if _unchanged_since_stat(f):
+                        remember[f.relpath] = CachedFile.of(f, digest)
+                entries.append(ManifestEntry(f.relpath, digest, size, f.executable))
+                if progress is not None:
+                    progress(done, len(files))
+            stored = True
+            self._cache.save(root, remember, scan_started_ns)
+            snapshot_id, existed = write_manifest(self._manifests, entries)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # No manifest was written, so no run can use a part of this snapshot; the temp file of the object
+            # being stored is removed by add_file. Whole objects stored before stay: they are correct content
+            # (a concurrent snapshot may already use them) and the next attempt reuses them.
+            rest = [] if stored else files[max(done - 1, 0):]
+            raise self._disk_full(root, rest, cached, manifest_bytes=256 * len(files)) from exc
         return SnapshotResult(snapshot_id, root, len(entries), sum(e.size for e in entries), rules.file,
                               existed, hashed, warnings)
+
+    def _disk_full(self, root: Path, rest: list[IncludedFile], cached: dict[str, CachedFile], *,
+                   manifest_bytes: int) -> SnapshotException:
+        """The error for a snapshot that hit a full disk, naming the disk and about how much more it needs."""
+        missing = [f for f in rest if not ((hit := cached.get(f.relpath)) and hit.matches(f)
+                                           and self.objects.is_intact(hit.sha256, f.size, f.executable))]
+        needed = sum(f.size for f in missing) + manifest_bytes  # the manifest and stat cache: ~100 B a file
+        return SnapshotException(
+            f"The snapshot of {root} could not be stored: disk full. The disk holding the workspace's snapshots "
+            f"({self.root}), {describe_disk(self.root)}, has no room for about {fmt_bytes(needed)} more "
+            f"({len(missing)} file(s) still to store). Nothing was submitted. Free space on "
+            f"{mount_point(self.root)} (or point AMLTRAIN_HOME at a bigger disk), or leave large files out of "
+            "the snapshot with a .amlignore file, then submit again."
+        )
 
     def manifest(self, snapshot_id: str) -> list[ManifestEntry]:
         return read_manifest(self._manifests, snapshot_id)
