@@ -132,9 +132,18 @@ class Run:
             if not is_disk_full(exc):
                 raise
             # Reading must work on a full disk: what is in the store is shown; the rest waits in its file.
+            if not self._events_pending():
+                return
             warnings.warn(f"The disk holding workspace {self._ws.name} is full, so the newest metrics, tags and "
                           f"properties of run {self._run_id} are not in the store yet ({exc}).", RuntimeWarning,
                           stacklevel=3)
+
+    def _events_pending(self) -> bool:
+        row = self._ws.store.query_one("SELECT offset FROM ingest_offsets WHERE run_id = ?", (self._run_id,))
+        try:
+            return self._layout().events.stat().st_size > (int(row[0]) if row else 0)
+        except OSError:
+            return False
 
     def _still_active(self) -> bool:
         """Whether the run is still going, for loops that wait on it. A waiter also keeps the run supervised:

@@ -76,6 +76,9 @@ def _record(row: sqlite3.Row) -> RunRecord:
 
 def ensure_experiment(store: Store, name: str) -> str:
     check_experiment_name(name)
+    known = store.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
+    if known is not None:  # only a new experiment is written: reading one works on a full disk
+        return str(known[0])
     with store.write() as db:
         db.execute(
             "INSERT OR IGNORE INTO experiments(name, id, created) VALUES (?, ?, ?)",

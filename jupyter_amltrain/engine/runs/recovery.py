@@ -19,7 +19,6 @@ import time
 import warnings
 
 from jupyter_amltrain.engine.runs import records
-from jupyter_amltrain.engine.runs.statuses import ACTIVE
 from jupyter_amltrain.engine.runs.submit import spawn_supervisor
 from jupyter_amltrain.engine.store.disk import is_disk_full
 from jupyter_amltrain.engine.workspace import LocalWorkspace
@@ -60,7 +59,7 @@ def _take_over(ws: LocalWorkspace, row: sqlite3.Row, now: float) -> bool:
     with ws.store.write() as db:
         current = db.execute("SELECT status, supervisor_pid, supervisor_started FROM runs WHERE run_id = ?",
                              (run_id,)).fetchone()
-        if current is None or current["status"] not in ACTIVE:
+        if current is None or current["status"] not in records.ACTIVE:
             return False  # it ended (its supervisor's last act) between the two looks
         claimed = current["supervisor_pid"] == -1 and now - (current["supervisor_started"] or 0) < CLAIM_SECONDS
         if claimed or supervisor_alive(current["supervisor_pid"], run_id):
@@ -90,7 +89,7 @@ def ensure_supervised(ws: LocalWorkspace, run_id: str, *, every: float = SUPERVI
         _last_check[key] = tick
     row = ws.store.query_one(
         "SELECT run_id, status, supervisor_pid, created FROM runs WHERE run_id = ?", (run_id,))
-    if row is None or row["status"] not in ACTIVE:
+    if row is None or row["status"] not in records.ACTIVE:
         with _checks_lock:
             _last_check.pop(key, None)
             _last_takeover.pop(key, None)
@@ -114,11 +113,11 @@ def recover_orphans(ws: LocalWorkspace) -> list[str]:
     must still work), and happens the next time the workspace is opened or a waiter looks.
     """
     recovered: list[str] = []
-    placeholders = ",".join("?" * len(ACTIVE))
+    placeholders = ",".join("?" * len(records.ACTIVE))
     now = time.time()
     for row in ws.store.query(
         f"SELECT run_id, supervisor_pid, status, created FROM runs WHERE status IN ({placeholders})",
-        ACTIVE,
+        records.ACTIVE,
     ):
         try:
             if _take_over(ws, row, now):

@@ -568,17 +568,19 @@ def failure_error(outcome: Outcome, plan: RunPlan, *, timed_out: bool, disk_full
                    "on: resubmit the run, and enable \"live-restore\": true in /etc/docker/daemon.json to keep jobs "
                    "running across daemon restarts.")
         code = "DockerDaemonRestarted"
+    elif disk_full is not None:  # before "lost": a launcher that could not write its exit file was lost to it
+        last = tail[-1] if tail else ""
+        events = (" Some of the metrics, tags or properties it logged could not be recorded."
+                  if events_lost else "")
+        ended = (f"The run's end could not be observed ({outcome.lost})" if outcome.lost
+                 else f"Execution failed with exit code {outcome.exit_code}")
+        message = (f"{ended}: disk full. The disk holding the run's folder, {disk_full}, ran out of space during "
+                   f"the run.{events} Free space there (the run's outputs/ may hold what filled it) and submit the "
+                   "run again." + (f" {last}" if last else ""))
+        code = "DiskFull"
     elif outcome.lost:
         message = f"The run's end could not be observed: {outcome.lost}."
         code = "JobLost"
-    elif disk_full is not None:
-        last = tail[-1] if tail else ""
-        lost = (" Some of the metrics, tags or properties it logged could not be recorded."
-                if events_lost else "")
-        message = (f"Execution failed with exit code {outcome.exit_code}: disk full. The disk holding the run's "
-                   f"folder, {disk_full}, ran out of space during the run.{lost} Free space there (the run's "
-                   "outputs/ may hold what filled it) and submit the run again." + (f" {last}" if last else ""))
-        code = "DiskFull"
     elif outcome.oom_killed or (outcome.exit_code == 137 and not timed_out):
         message = ("The job was killed because it ran out of memory (exit code 137, OOM). Give it more memory "
                    "(docker_runtime_config arguments ['--memory', '8g']) or reduce batch size.")
