@@ -6,6 +6,7 @@
     amltrain logs RUN_ID [--follow]  print a run's log
     amltrain cancel RUN_ID           cancel a run
     amltrain doctor [--json]         check Docker, the NVIDIA runtime, GPUs, disk space and the default image
+    amltrain agent start|status|stop the agent that drives every run of this store home
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ from typing import Any
 
 
 def _workspace(name: str | None) -> Any:
-    from jupyter_amltrain.core.workspace import Workspace, _find_config
+    from jupyter_amltrain.core.workspace import Workspace, find_workspace
 
-    if name:
-        return Workspace.get(name)
-    return Workspace.from_config() if _find_config(None, None) else Workspace.get("default")
+    return Workspace.get(name) if name else find_workspace()
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -38,10 +37,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from jupyter_amltrain.core import Environment, Experiment, ScriptRunConfig
     from jupyter_amltrain.core.conda_dependencies import CondaDependencies
     from jupyter_amltrain.core.runconfig import DEFAULT_CPU_IMAGE, DockerConfiguration
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.samples import TRAIN_ON_LOCAL
 
     ws = _workspace(args.workspace)
-    print(f"Workspace {ws.name} at {ws._local.root}")
+    print(f"Workspace {ws.name} at {engine_workspace(ws).root}")
     folder = Path(tempfile.mkdtemp(prefix="amltrain-demo-"))
     shutil.copytree(TRAIN_ON_LOCAL, folder, dirs_exist_ok=True)
     env = Environment("demo-sklearn")
@@ -64,11 +64,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.runs.records import list_runs
 
     ws = _workspace(args.workspace)
     print(f"{'RUN ID':48} {'STATUS':12} {'TARGET':14} STARTED")
-    for record in list_runs(ws._local.store, args.experiment, limit=args.limit):
+    for record in list_runs(engine_workspace(ws).store, args.experiment, limit=args.limit):
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))
         print(f"{record.run_id:48} {record.status:12} {record.target:14} {started}")
     return 0
@@ -76,9 +77,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def _run(ws: Any, run_id: str) -> Any:
     from jupyter_amltrain.core import Experiment, Run
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.runs.records import get_run
 
-    record = get_run(ws._local.store, run_id)
+    record = get_run(engine_workspace(ws).store, run_id)
     if record is None:
         print(f"No run {run_id} in workspace {ws.name}. List them with `amltrain runs`.", file=sys.stderr)
         return None
@@ -86,6 +88,7 @@ def _run(ws: Any, run_id: str) -> Any:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.runs.artifacts import STD_LOG, RunFileMissing, open_run_file, run_file
     from jupyter_amltrain.engine.store.layout import RunLayout
 
@@ -97,7 +100,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         run.wait_for_completion(show_output=True, raise_on_error=False)
         return 0
     try:  # read as every run file is (engine.runs.artifacts): never through a link or special file
-        with open_run_file(run_file(RunLayout(ws._local.layout.run_dir(run.id)), STD_LOG)) as log:
+        with open_run_file(run_file(RunLayout(engine_workspace(ws).layout.run_dir(run.id)), STD_LOG)) as log:
             print(log.read().decode("utf-8", "replace"), end="")
     except RunFileMissing:
         print("(no log yet)", end="")
@@ -119,6 +122,32 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     results = run_checks()
     print(report_json(results) if args.json else format_report(results))
     return 0 if healthy(results) else 1
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """The agent of the store home: start it, say how it is, or stop it (its runs go on)."""
+    from jupyter_amltrain.engine.agent import agent_status, ensure_agent, stop_agent
+    from jupyter_amltrain.engine.settings import load_settings
+
+    home = Path(load_settings().home).expanduser().resolve()
+    if args.action == "start":
+        answer = ensure_agent(home)
+        print(f"agent {answer.get('pid')} serving {home}")
+        return 0
+    if args.action == "stop":
+        print(f"agent of {home} stopped; its runs go on and the next agent re-attaches to them"
+              if stop_agent(home) else f"no agent running for {home}")
+        return 0
+    status = agent_status(home)
+    if status is None:
+        print(f"no agent running for {home} (it starts at the next submit, or with: amltrain agent start)")
+        return 3  # as `systemctl status` says "not running"
+    runs = status.get("runs", [])
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.get("started", 0)))
+    print(f"agent {status.get('pid')} serving {home} since {since}, driving {len(runs)} run(s)")
+    for run in runs:
+        print(f"  {run['run_id']}  {Path(run['workspace']).name}  {run['phase']}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     doctor = sub.add_parser("doctor", help="check that this machine is ready to train")
     doctor.add_argument("--json", action="store_true", help="print the results as JSON")
     doctor.set_defaults(func=cmd_doctor)
+    agent = sub.add_parser("agent", help="the agent that drives every run of this store home")
+    agent.add_argument("action", choices=["start", "status", "stop"])
+    agent.set_defaults(func=cmd_agent)
     args = parser.parse_args(argv)
     from jupyter_amltrain.exceptions import AzureMLException
 

@@ -1,5 +1,6 @@
-"""A notebook waiting on a run while the run's supervisor is killed: the shared steps of the tests that check
-the waiter takes over (test_run_lifecycle.py for a local process, test_faults.py for Docker)."""
+"""A notebook waiting on a run while the process driving it (the agent of the store home) is killed: the shared
+steps of the tests that check the waiter takes over (test_run_lifecycle.py for a local process, test_faults.py
+for Docker)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from jupyter_amltrain.core import Run
 from jupyter_amltrain.engine.runs import records
-from jupyter_amltrain.engine.runs.recovery import supervisor_alive
+from jupyter_amltrain.engine.runs.recovery import run_is_driven
 
 # Numbered lines until the test drops a file named "release" in the working directory, then a last line.
 NUMBERED_JOB = """
@@ -72,7 +73,8 @@ def kill_supervisor_while_waiting(run: Run, *, give_up_after: float = 30.0) -> T
             def replaced() -> bool:
                 current = run._record()
                 pid = current.supervisor_pid if current is not None else None
-                return bool(pid and pid > 0 and pid != old and supervisor_alive(pid, run.id))
+                return bool(pid and pid > 0 and pid != old
+                            and run_is_driven(run.experiment.workspace._local, pid, run.id))
 
             if until(replaced, give_up_after):
                 found["seconds"] = time.monotonic() - killed_at

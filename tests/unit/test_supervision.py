@@ -1,9 +1,9 @@
-"""Whoever waits on a run keeps it supervised: every face that waits replaces a dead supervisor through
-``ensure_supervised``, and many processes looking at once start one supervisor, not one each.
+"""Whoever waits on a run keeps it driven: every face that waits has the agent adopt a run whose driver died,
+through ``ensure_supervised``, and many processes looking at once get it adopted once, not once each.
 
-The supervisor started here is a stand-in (``spawn_supervisor`` replaced), so these tests need no job; the
-real thing, a supervisor killed with SIGKILL while a notebook waits, is in tests/integration (test_faults.py
-for Docker, test_run_lifecycle.py for a local process)."""
+The adoption is a stand-in in the first tests (``adopt_orphans`` replaced), so they need no job; the last one
+uses the real agent. The real thing, the agent killed with SIGKILL while a notebook waits, is in
+tests/integration (test_faults.py for Docker, test_run_lifecycle.py for a local process)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from jupyter_amltrain.core import Experiment, Run, Workspace
 from jupyter_amltrain.engine.runs import records, recovery
-from jupyter_amltrain.engine.workspace import LocalWorkspace
+from jupyter_amltrain.engine.workspace import open_workspace
 
 pytestmark = pytest.mark.timeout(60)  # without the takeover a waiter hangs: fail instead
 
@@ -41,16 +40,19 @@ def _orphan(ws: Workspace, experiment: str = "orphans") -> str:
 
 @pytest.fixture
 def takeovers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Replaces the supervisor a takeover starts by one that finishes the run at once (exit code 0)."""
+    """Replaces the agent's adoption by one that finishes the orphans at once (exit code 0)."""
     started: list[str] = []
 
-    def spawn(ws: LocalWorkspace, run_id: str, secrets: dict[str, Any], *, recover: bool = False) -> int:
-        assert recover
-        started.append(run_id)
-        records.set_status(ws.store, run_id, "Completed", "", exit_code=0)
-        return _dead_pid()
+    def adopt(home: Path, workspace: Path) -> list[str]:
+        ws = open_workspace("ws-test")
+        adopted = []
+        for row in ws.store.query("SELECT run_id FROM runs WHERE status = 'Running'"):
+            started.append(row["run_id"])
+            adopted.append(row["run_id"])
+            records.set_status(ws.store, row["run_id"], "Completed", "", exit_code=0)
+        return adopted
 
-    monkeypatch.setattr(recovery, "spawn_supervisor", spawn)
+    monkeypatch.setattr(recovery, "adopt_orphans", adopt)
     return started
 
 
@@ -126,32 +128,31 @@ def test_looks_are_throttled_per_run(ws: Workspace, takeovers: list[str]) -> Non
 
 
 CONTENDER = textwrap.dedent("""
-    import subprocess, sys, time
+    import sys, time
     from jupyter_amltrain.engine.runs import recovery
     from jupyter_amltrain.engine.workspace import open_workspace
 
-    def spawn(ws, run_id, secrets, *, recover=False):
-        # A stand-in supervisor: alive, with the run id on its command line, as the real one has.
-        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", run_id],
-                                stdout=subprocess.DEVNULL, start_new_session=True).pid
-
-    recovery.spawn_supervisor = spawn
     ws = open_workspace("ws-test")
     time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start their look at the same moment
     print(recovery.ensure_supervised(ws, sys.argv[1], every=0))
 """)
 
 
-def test_many_waiters_at_once_start_one_supervisor(ws: Workspace, project: Path) -> None:
+def test_many_waiters_at_once_have_the_run_adopted_once(ws: Workspace, project: Path) -> None:
+    """Six processes look at the same orphan at once: one real agent starts, and it adopts the run once (the
+    orphan has no plan, so the agent ends it Failed, saying the submission did not finish)."""
     run_id = _orphan(ws)
     start = time.time() + 2.0
     contenders = [subprocess.Popen([sys.executable, "-c", CONTENDER, run_id, str(start)], stdout=subprocess.PIPE,
                                    text=True) for _ in range(6)]
     answers = [process.communicate(timeout=30)[0].strip() for process in contenders]
+    assert answers.count("True") <= 1 and len(answers) == 6, answers  # the agent may adopt it as it starts
+    deadline = time.monotonic() + 20
+    while records.get_run(ws._local.store, run_id).status != "Failed":  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     record = records.get_run(ws._local.store, run_id)
-    assert record is not None and record.supervisor_pid and record.supervisor_pid > 0
-    try:
-        assert sorted(answers) == ["False"] * 5 + ["True"], answers
-        assert recovery.supervisor_alive(record.supervisor_pid, run_id)
-    finally:
-        subprocess.run(["kill", str(record.supervisor_pid)], check=False)
+    assert record is not None and record.error["error"]["code"] == "SubmissionIncomplete"
+    log = (Path(ws._local.settings.home) / "agent" / "agent.log").read_text()
+    assert log.count(" serving ") == 1  # one agent, however many asked
+    assert sum(f"adopted run {run_id}" in line for line in log.splitlines()) == 1

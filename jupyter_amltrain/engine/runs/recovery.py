@@ -1,14 +1,13 @@
-"""Finding runs whose supervisor died and giving them a new one.
+"""Making sure every active run is driven: by the agent of its store home (``engine/agent``).
 
-``recover_orphans`` is called whenever a workspace is opened, so a run orphaned by a crash is finished by whoever
-looks next. ``ensure_supervised`` does the same for one run, and is what anything that waits on a run calls while
-it waits (``wait_for_completion``, the RunDetails widget, ``%aml_logs --follow``, the server's log stream): a
-waiter that only read the store would wait forever on a run whose supervisor was killed.
+``recover_orphans`` is called whenever a workspace is opened, so a run orphaned by a crash (of the agent, or of
+a process that submitted it and died before handing it over) is finished by whoever looks next.
+``ensure_supervised`` does the same for one run, and is what anything that waits on a run calls while it waits
+(``wait_for_completion``, the RunDetails widget, ``%aml_logs --follow``, the server's log stream): a waiter that
+only read the store would wait forever on a run whose agent was killed.
 
-Both take over through one claim protocol, so any number of processes looking at once start one supervisor:
-under the store's write lock a taker sees the supervisor still dead and marks the run claimed
-(``supervisor_pid = -1``, ``supervisor_started = now``); everyone else sees the claim and leaves the run alone
-for ``CLAIM_SECONDS``, by which time the new supervisor's pid is recorded.
+Both go through the agent: it is started when none runs, and it adopts the workspace's undriven runs. The agent
+is one process holding a lock, so any number of processes looking at once can never start two drivers of a run.
 """
 
 from __future__ import annotations
@@ -17,13 +16,15 @@ import sqlite3
 import threading
 import time
 import warnings
+from pathlib import Path
 
-from jupyter_amltrain.engine.runs import records
-from jupyter_amltrain.engine.runs.submit import spawn_supervisor
+from jupyter_amltrain.engine.agent.client import adopt_orphans
+from jupyter_amltrain.engine.agent.paths import AgentPaths, agent_pid
+from jupyter_amltrain.engine.runs.statuses import ACTIVE
 from jupyter_amltrain.engine.store.disk import is_disk_full
 from jupyter_amltrain.engine.workspace import LocalWorkspace
 
-CLAIM_SECONDS = 30.0  # a claim newer than this belongs to a recoverer that is still starting its supervisor
+CLAIM_SECONDS = 30.0  # a NotStarted run younger than this is still being handed over by its submitter
 # How often a waiter looks at its run's supervisor: a killed one is replaced within about this long, and a look
 # costs one indexed row read and two small /proc reads (~0.1 ms), so waiters can afford it.
 SUPERVISION_CHECK_SECONDS = 2.0
@@ -36,8 +37,11 @@ _last_check: dict[tuple[str, str], float] = {}   # (workspace root, run id) -> m
 _last_takeover: dict[tuple[str, str], float] = {}
 
 
-def supervisor_alive(pid: int | None, run_id: str) -> bool:
-    if not pid or pid < 0:
+def run_is_driven_elsewhere(pid: int | None, run_id: str, *, own_pid: int) -> bool:
+    """True when another live process drives ``run_id``: a per-run supervisor of an earlier version (its command
+    line names the run). The agent of the home is ``own_pid`` when the agent asks, and otherwise found by
+    ``run_is_driven``."""
+    if not pid or pid < 0 or pid == own_pid:
         return False
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -49,25 +53,21 @@ def supervisor_alive(pid: int | None, run_id: str) -> bool:
         return False
 
 
+def run_is_driven(ws: LocalWorkspace, pid: int | None, run_id: str) -> bool:
+    """Whether the process recorded as driving ``run_id`` lives: the agent of the store home, or an old
+    per-run supervisor."""
+    agent = agent_pid(AgentPaths(Path(ws.settings.home).resolve()))
+    return (agent is not None and pid == agent) or run_is_driven_elsewhere(pid, run_id, own_pid=-1)
+
+
 def _take_over(ws: LocalWorkspace, row: sqlite3.Row, now: float) -> bool:
-    """Start a new supervisor for the active run ``row`` if its own is dead and nobody else is starting one."""
+    """Have the agent adopt the active run ``row`` if nothing drives it; True when it was taken up now."""
     run_id = row["run_id"]
     if row["status"] == "NotStarted" and now - row["created"] < CLAIM_SECONDS:
-        return False  # still being submitted: its supervisor may not be recorded yet
-    if supervisor_alive(row["supervisor_pid"], run_id):
+        return False  # still being submitted: its hand-over to the agent may not have happened yet
+    if run_is_driven(ws, row["supervisor_pid"], run_id):
         return False
-    with ws.store.write() as db:
-        current = db.execute("SELECT status, supervisor_pid, supervisor_started FROM runs WHERE run_id = ?",
-                             (run_id,)).fetchone()
-        if current is None or current["status"] not in records.ACTIVE:
-            return False  # it ended (its supervisor's last act) between the two looks
-        claimed = current["supervisor_pid"] == -1 and now - (current["supervisor_started"] or 0) < CLAIM_SECONDS
-        if claimed or supervisor_alive(current["supervisor_pid"], run_id):
-            return False
-        db.execute("UPDATE runs SET supervisor_pid = -1, supervisor_started = ? WHERE run_id = ?", (now, run_id))
-    pid = spawn_supervisor(ws, run_id, {}, recover=True)
-    records.update_run(ws.store, run_id, supervisor_pid=pid)
-    return True
+    return run_id in adopt_orphans(Path(ws.settings.home), ws.root)
 
 
 def ensure_supervised(ws: LocalWorkspace, run_id: str, *, every: float = SUPERVISION_CHECK_SECONDS) -> bool:
@@ -89,7 +89,7 @@ def ensure_supervised(ws: LocalWorkspace, run_id: str, *, every: float = SUPERVI
         _last_check[key] = tick
     row = ws.store.query_one(
         "SELECT run_id, status, supervisor_pid, created FROM runs WHERE run_id = ?", (run_id,))
-    if row is None or row["status"] not in records.ACTIVE:
+    if row is None or row["status"] not in ACTIVE:
         with _checks_lock:
             _last_check.pop(key, None)
             _last_takeover.pop(key, None)
@@ -113,11 +113,11 @@ def recover_orphans(ws: LocalWorkspace) -> list[str]:
     must still work), and happens the next time the workspace is opened or a waiter looks.
     """
     recovered: list[str] = []
-    placeholders = ",".join("?" * len(records.ACTIVE))
+    placeholders = ",".join("?" * len(ACTIVE))
     now = time.time()
     for row in ws.store.query(
         f"SELECT run_id, supervisor_pid, status, created FROM runs WHERE status IN ({placeholders})",
-        records.ACTIVE,
+        ACTIVE,
     ):
         try:
             if _take_over(ws, row, now):

@@ -6,17 +6,14 @@ leaves nothing behind in the store.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_amltrain.engine.agent.client import hand_run
+from jupyter_amltrain.engine.agent.protocol import RunSettings
 from jupyter_amltrain.engine.compute.admission import check_gpu_request
-from jupyter_amltrain.engine.compute.gpus import DECLARED_ENV, gpu_inventory, parse_declared
+from jupyter_amltrain.engine.compute.gpus import gpu_inventory, parse_declared
 from jupyter_amltrain.engine.compute.nvidia_docker import nvidia_support
 from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, get_pool
 from jupyter_amltrain.engine.images.conda_pypi import map_conda_packages
@@ -96,30 +93,12 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
     )
     plan.save(layout.root / "plan.json")
     secrets = {"registry_password": request.registry_password} if request.registry_password else {}
-    pid = spawn_supervisor(ws, record.run_id, secrets)
-    records.update_run(ws.store, record.run_id, supervisor_pid=pid)
+    # The submitting process may hold settings in memory only: they travel with the run, as its secrets do.
+    declared = parse_declared(ws.settings.declared_gpus)
+    settings: RunSettings = {"system_metrics_interval": float(ws.settings.system_metrics_interval)}
+    if declared:
+        settings["declared_gpus"] = list(declared)
+    hand_run(Path(ws.settings.home), ws.root, record.run_id, secrets=secrets, settings=settings)
     fresh = records.get_run(ws.store, record.run_id)
     assert fresh is not None
     return fresh, snapshot
-
-
-def spawn_supervisor(ws: LocalWorkspace, run_id: str, secrets: dict[str, Any], *, recover: bool = False) -> int:
-    layout = RunLayout(ws.layout.run_dir(run_id)).ensure()
-    env = dict(os.environ, AMLTRAIN_HOME=str(ws.settings.home))
-    # The supervisor reads its settings itself: hand over those this process may hold only in memory.
-    declared = parse_declared(ws.settings.declared_gpus)
-    if declared and DECLARED_ENV not in env:
-        env[DECLARED_ENV] = ",".join(str(i) for i in declared)
-    env.setdefault("AMLTRAIN_SYSTEM_METRICS_INTERVAL", str(ws.settings.system_metrics_interval))
-    argv = [sys.executable, "-m", "jupyter_amltrain.engine.runs.supervisor", str(ws.root), run_id]
-    with open(layout.control_log, "ab") as control_log:
-        process = subprocess.Popen(
-            [*argv, *(["--recover"] if recover else [])], stdin=subprocess.PIPE, stdout=control_log,
-            stderr=control_log, start_new_session=True, env=env, close_fds=True,
-        )
-    assert process.stdin is not None
-    process.stdin.write(json.dumps(secrets).encode())
-    process.stdin.close()
-    # Reap it when it ends so it never lingers as a zombie that looks alive to recovery.
-    threading.Thread(target=process.wait, name=f"reap-{run_id}", daemon=True).start()
-    return process.pid

@@ -1,21 +1,18 @@
-"""The detached process that carries one run from Queued to a terminal status.
+"""What one run goes through, from Queued to a terminal status: booking a node, preparing the environment,
+starting the job, watching it, finishing it.
 
-It is started in its own session by ``submit`` (and again by ``recover`` if it died), so a run finishes
-correctly whatever happens to the kernel that submitted it. Usage::
-
-    python -m jupyter_amltrain.engine.runs.supervisor WORKSPACE_ROOT RUN_ID [--recover]
-
-A registry password, when there is one, arrives as JSON on stdin and is held in memory only.
+The agent (``engine/agent``) drives each run with one of these in a thread of its own, so a run finishes
+correctly whatever happens to the kernel that submitted it; after a crash of the agent, the next one drives it
+again with ``recover=True``, re-attaching to its container or process. A registry password, when there is one,
+arrives with the run's hand-over and is held in memory only.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
 import os
-import random
 import sqlite3
 import sys
 import threading
@@ -26,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jupyter_amltrain.engine.agent.protocol import RunSettings
 from jupyter_amltrain.engine.compute.gpus import DECLARED_ENV, GpuInventory, gpu_inventory
 from jupyter_amltrain.engine.compute.leases import HostLeases
 from jupyter_amltrain.engine.compute.scheduler import Booking, try_book
@@ -34,6 +32,7 @@ from jupyter_amltrain.engine.runs import records
 from jupyter_amltrain.engine.runs.backends.base import Outcome
 from jupyter_amltrain.engine.runs.ownership import reclaim_run_folders
 from jupyter_amltrain.engine.runs.plan import SHELL, RunPlan
+from jupyter_amltrain.engine.runs.statuses import EXECUTING, TERMINAL
 from jupyter_amltrain.engine.runs.system_sampler import SystemSampler
 from jupyter_amltrain.engine.settings import load_settings
 from jupyter_amltrain.engine.store.db import Store
@@ -45,9 +44,6 @@ from jupyter_amltrain.exceptions import AzureMLException, EnvironmentException, 
 
 INGEST_EVERY = 1.0
 CANCEL_GRACE_SECONDS = 10
-# A queued supervisor looks for dead supervisors (of runs ahead of it, or holding GPUs) this often, so a
-# queue never stalls behind a crashed one until somebody happens to open the workspace.
-RECOVER_EVERY = 10.0
 WRITE_ERRORS = (sqlite3.Error, OSError)  # what a write to the store or the run folder raises; is_disk_full sorts
 MAX_UNWRITTEN_LINES = 1000  # control lines kept in memory while the disk is full
 FINAL_WRITE_MAX_DELAY = 30.0  # the longest pause between two tries of the final status on a full disk
@@ -83,8 +79,20 @@ def runtime_properties(facts: ImageFacts) -> dict[str, str]:
 
 
 class Supervisor:
-    def __init__(self, root: Path, run_id: str, secrets: dict[str, Any] | None = None):
+    def __init__(self, root: Path, run_id: str, secrets: dict[str, Any] | None = None, *,
+                 settings: RunSettings | None = None, wait_for_change: Callable[[float], None] = time.sleep,
+                 owner_pid: int | None = None):
+        """``settings``: what the submitting process held in memory only (declared GPUs, the metrics interval);
+        ``wait_for_change(seconds)``: how a queued run waits (the agent wakes it when a run ends or arrives);
+        ``owner_pid``: the process that drives the run (the agent), recorded so recovery can tell it lives."""
         self.settings = load_settings()
+        overrides = settings or {}
+        if overrides.get("declared_gpus") is not None:
+            self.settings.declared_gpus = list(overrides["declared_gpus"])
+        if overrides.get("system_metrics_interval") is not None:
+            self.settings.system_metrics_interval = float(overrides["system_metrics_interval"])
+        self.wait_for_change = wait_for_change
+        self.owner_pid = owner_pid or os.getpid()
         self.workspace = WorkspaceLayout(root)
         self.store = Store(self.workspace.database)
         self.run_id = run_id
@@ -128,7 +136,7 @@ class Supervisor:
         record = records.get_run(self.store, self.run_id)
         if record is None:
             raise Canceled()
-        if record.cancel_requested and status not in records.TERMINAL:
+        if record.cancel_requested and status not in TERMINAL:
             raise Canceled()
         if not records.set_status(self.store, self.run_id, status, sub_status, **fields):
             raise Canceled()  # already terminal (canceled while queued)
@@ -142,7 +150,6 @@ class Supervisor:
     # -- phases -----------------------------------------------------------------------------------------------
     def wait_for_node(self) -> Booking:
         reason = None
-        next_recovery = time.monotonic() + RECOVER_EVERY * random.uniform(0.5, 1.0)  # spread the queue's checks
         while True:
             booked = try_book(self.store, self.run_id, self.plan.gpus_wanted, inventory=self.inventory,
                               leases=self.leases)
@@ -152,24 +159,9 @@ class Supervisor:
             if booked.reason != reason:  # a write only when there is something new to say
                 self.status("Queued", booked.reason)
                 reason = booked.reason
-            if time.monotonic() >= next_recovery:
-                self._recover_stalled()
-                next_recovery = time.monotonic() + RECOVER_EVERY
-            # Deep in the queue a run can not move before those ahead of it: it looks less often (up to 5x),
-            # so a long queue costs little CPU while the head still starts within one poll interval.
-            time.sleep(self.poll * min(1 + booked.ahead, 5))
-
-    def _recover_stalled(self) -> None:
-        from jupyter_amltrain.engine.runs.recovery import recover_orphans
-        from jupyter_amltrain.engine.workspace import LocalWorkspace
-
-        handle = LocalWorkspace(name=self.workspace.root.name, subscription_id="", resource_group="",
-                                location="local", layout=self.workspace, store=self.store, settings=self.settings)
-        try:
-            for run_id in recover_orphans(handle):
-                self.control(f"run {run_id} had lost its supervisor; started a new one")
-        except Exception as exc:  # recovery is a courtesy to the queue; this run goes on regardless
-            self.control(f"could not check other runs' supervisors: {exc!r}")
+            # A run's end (or a new run) wakes the queue at once; the timeout covers what other processes change
+            # in the store. Deep in the queue a run cannot move before those ahead of it: it looks less often.
+            self.wait_for_change(self.poll * min(1 + booked.ahead, 5) * 5)
 
     def _announce_gpus(self, booked: Booking) -> None:
         from jupyter_amltrain.engine.compute.pools import get_pool
@@ -275,8 +267,7 @@ class Supervisor:
         record = records.get_run(self.store, self.run_id)  # as the previous supervisor, if any, left it
         assert record is not None
         gpus = record.gpus
-        was_started = recover and bool(record.container) and record.status in (
-            "Running", "Finalizing", "CancelRequested")
+        was_started = recover and bool(record.container) and record.status in EXECUTING
         if self.plan.backend == "docker":
             from jupyter_amltrain.engine.docker_engine import docker_client
             from jupyter_amltrain.engine.runs.backends.docker_backend import DockerExecution
@@ -481,8 +472,8 @@ class Supervisor:
             self.control(f"status {status} recorded after the disk was full (first met writing {self._disk_full_at})")
 
     def main(self, recover: bool = False) -> None:
-        records.update_run(self.store, self.run_id, supervisor_pid=os.getpid(), supervisor_started=time.time())
-        self.control(("recovering" if recover else "supervising") + f" run {self.run_id} (pid {os.getpid()})")
+        records.update_run(self.store, self.run_id, supervisor_pid=self.owner_pid, supervisor_started=time.time())
+        self.control(("recovering" if recover else "supervising") + f" run {self.run_id} (agent pid {self.owner_pid})")
         if not self._reserve.hold():
             self.control(f"WARNING: the disk holding the run's folder, {describe_disk(self.layout.root)}, has not "
                          f"even {self._reserve.size} bytes free to keep for the run's last writes")
@@ -597,26 +588,9 @@ def failure_error(outcome: Outcome, plan: RunPlan, *, timed_out: bool, disk_full
             "stderrTail": "\n".join(tail), "details": []}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("root", type=Path)
-    parser.add_argument("run_id")
-    parser.add_argument("--recover", action="store_true")
-    args = parser.parse_args(argv)
-    secrets: dict[str, Any] = {}
-    if not sys.stdin.isatty():
-        text = sys.stdin.read()
-        secrets = json.loads(text) if text.strip() else {}
-    layout = WorkspaceLayout(args.root)
-    if not (layout.run_dir(args.run_id) / "plan.json").exists():
-        # The submitting process died between recording the run and writing its plan: nothing can run it,
-        # and left NotStarted it would hold up its compute's queue forever.
-        records.set_status(Store(layout.database), args.run_id, "Failed", "", error={"error": {
-            "code": "SubmissionIncomplete", "message": "The submission of this run did not finish (the process "
-            "that submitted it ended before handing it over), so it never started. Submit it again."}})
-        return
-    Supervisor(args.root, args.run_id, secrets).main(recover=args.recover)
-
-
-if __name__ == "__main__":
-    main()
+def fail_unplanned(store: Store, run_id: str) -> None:
+    """The submitting process died between recording the run and writing its plan: nothing can run it, and left
+    NotStarted it would hold up its compute's queue forever."""
+    records.set_status(store, run_id, "Failed", "", error={"error": {
+        "code": "SubmissionIncomplete", "message": "The submission of this run did not finish (the process "
+        "that submitted it ended before handing it over), so it never started. Submit it again."}})
