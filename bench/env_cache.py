@@ -38,9 +38,11 @@ def _environment() -> Any:
 def _spec(env: Any) -> Any:
     from dataclasses import replace
 
+    from jupyter_amltrain.core.environment import image_spec
+
     # The image must be this session's own, so that removing it afterwards removes nothing anyone else
     # built or uses: a comment line in the requirements (pip ignores it) changes the hash and nothing else.
-    return replace(env._image_spec(), pip_options=(f"{SESSION_NOTE}{SESSION}",))
+    return replace(image_spec(env), pip_options=(f"{SESSION_NOTE}{SESSION}",))
 
 
 def _resolve(spec: Any) -> tuple[Any, float]:

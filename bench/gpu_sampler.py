@@ -53,13 +53,14 @@ def nvidia_smi_cpu(calls: int = 10) -> float | None:
 def _system_sampler_cpu(gpu_uuids: dict[int, str]) -> tuple[float | None, str]:
     """CPU seconds per sample of the per-run sampler, or None with the reason it is not in this tree."""
     try:
+        from jupyter_amltrain.core.workspace import engine_workspace
         from jupyter_amltrain.engine.compute.usage import ProcessTreeUsage
         from jupyter_amltrain.engine.runs import records
         from jupyter_amltrain.engine.runs.system_sampler import SystemSampler
     except ImportError as exc:
         return None, f"the per-run sampler (issue #3) is not in this tree ({exc})"
     with isolated_workspace("gpu-sampler") as sandbox:
-        store = sandbox.ws._local.store
+        store = engine_workspace(sandbox.ws).store
         record = records.create_run(store, experiment="gpu-sampler", target="local", definition={},
                                     snapshot_id=None, properties={}, tags={}, warnings=[])
         sampler = SystemSampler(store, record.run_id, interval=PERIOD_S, gpu_uuids=gpu_uuids,

@@ -84,11 +84,12 @@ def widget_refresher(ws: Any) -> tuple[Callable[[], None], str]:
 
 
 def _widget_data_without_widget(ws: Any) -> Callable[[], None]:
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.tracking.query import metric_rows
     from jupyter_amltrain.engine.tracking.shapes import series_for_chart
     from jupyter_amltrain.engine.views.runs import list_run_summaries
 
-    store = ws._local.store
+    store = engine_workspace(ws).store
 
     def build() -> None:
         summaries = list_run_summaries(store, EXPERIMENT, limit=WIDGET_ROWS)
@@ -99,13 +100,14 @@ def _widget_data_without_widget(ws: Any) -> Callable[[], None]:
 
 
 def run(options: Options) -> list[Result]:
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.views.runs import list_run_summaries
 
     sizes = (200, 500, 1_000) if options.quick else (1_000, 5_000, 10_000)
     rounds = 5 if options.quick else ROUNDS
     points: list[dict[str, Any]] = []
     with isolated_workspace("history") as sandbox:
-        store = sandbox.ws._local.store
+        store = engine_workspace(sandbox.ws).store
         filled = 0
         for size in sizes:
             started = time.perf_counter()

@@ -22,6 +22,7 @@ from bench.sandbox import BASE_IMAGE, isolated_workspace
 
 def run(options: Options) -> list[Result]:
     from jupyter_amltrain.core import Environment
+    from jupyter_amltrain.core.environment import image_spec
     from jupyter_amltrain.engine.docker_engine import docker_client
     from jupyter_amltrain.engine.images.builder import ImageBuilder
     from jupyter_amltrain.engine.images.probe import image_facts, job_candidates
@@ -32,7 +33,7 @@ def run(options: Options) -> list[Result]:
         env = Environment("bench-interpreter")
         env.docker.base_image = BASE_IMAGE
         env.python.user_managed_dependencies = True
-        spec = env._image_spec()
+        spec = image_spec(env)
         client = docker_client()
         builder = ImageBuilder(client, load_settings())
         lines: list[str] = []

@@ -80,10 +80,11 @@ def _tail(path: Path, stop: threading.Event, seen: list[tuple[float, str]]) -> N
 
 
 def _ours(sandbox: Sandbox, job: Path, lines: int) -> tuple[dict[int, float], dict[int, float]]:
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.store.layout import RunLayout
 
     run = _submit(sandbox, job, lines, "log-latency")
-    std_log = RunLayout(sandbox.ws._local.layout.run_dir(run.id)).std_log
+    std_log = RunLayout(engine_workspace(sandbox.ws).layout.run_dir(run.id)).std_log
     in_file: list[tuple[float, str]] = []
     stop = threading.Event()
     tail = threading.Thread(target=_tail, args=(std_log, stop, in_file), daemon=True)

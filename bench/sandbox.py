@@ -91,9 +91,11 @@ def isolated_workspace(tag: str) -> Iterator[Sandbox]:
 
 def _settle_runs(ws: Workspace) -> None:
     """Cancel what still runs and wait for the supervisors to finish, so nothing writes into a removed folder."""
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.runs import records
+    from jupyter_amltrain.engine.runs.statuses import TERMINAL, sql_list
 
-    store = ws._local.store
+    store = engine_workspace(ws).store
     run_ids = [row["run_id"] for row in store.query("SELECT run_id FROM runs")]
     for run_id in run_ids:
         record = records.get_run(store, run_id)
@@ -101,7 +103,7 @@ def _settle_runs(ws: Workspace) -> None:
             records.request_cancel(store, run_id)
     deadline = time.monotonic() + SETTLE_SECONDS
     while time.monotonic() < deadline:
-        live = store.query_one("SELECT COUNT(*) FROM runs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')")
+        live = store.query_one(f"SELECT COUNT(*) FROM runs WHERE status NOT IN {sql_list(TERMINAL)}")
         if live is None or live[0] == 0:
             break
         time.sleep(0.2)

@@ -65,6 +65,7 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 def _ours(sandbox: Sandbox, jobs: int, declared: bool) -> dict[str, Any]:
     from jupyter_amltrain.core import Experiment, ScriptRunConfig
     from jupyter_amltrain.core.compute import AmlCompute, ComputeTarget
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.runs import records
 
     if declared:
@@ -80,7 +81,7 @@ def _ours(sandbox: Sandbox, jobs: int, declared: bool) -> dict[str, Any]:
     runs = [experiment.submit(src) for _ in range(jobs)]
     for run in runs:
         run.wait_for_completion()
-    store = sandbox.ws._local.store
+    store = engine_workspace(sandbox.ws).store
     recorded = [records.get_run(store, run.id) for run in runs]
     if any(r is None or r.status != "Completed" for r in recorded):
         raise RuntimeError("not every scheduling job completed: " + ", ".join(

@@ -26,6 +26,7 @@ RAY_START_S = 2.0  # peers.md section 2a: Ray Jobs reaches RUNNING after about 2
 def _ours(sandbox: Sandbox, job: Path, env: Any) -> dict[str, float]:
     from jupyter_amltrain.core import Experiment, ScriptRunConfig
     from jupyter_amltrain.core.runconfig import DockerConfiguration
+    from jupyter_amltrain.core.workspace import engine_workspace
     from jupyter_amltrain.engine.runs.records import status_history
 
     src = ScriptRunConfig(source_directory=str(job), script="job.py", environment=env,
@@ -39,7 +40,7 @@ def _ours(sandbox: Sandbox, job: Path, env: Any) -> dict[str, float]:
     printed = first_stamp(log, MARKER)
     # When each phase was reached, from the supervisor's own status history.
     reached: dict[str, float] = {}
-    for entry in status_history(sandbox.ws._local.store, run.id):
+    for entry in status_history(engine_workspace(sandbox.ws).store, run.id):
         reached.setdefault(entry["status"], entry["time"])
     return {
         "submit_call": returned - started,

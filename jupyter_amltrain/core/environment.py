@@ -1,7 +1,7 @@
 """``Environment`` and its sections, with v1 names, defaults and serialization (``azureml.core.environment``).
 
 An environment is a definition only: base image or Dockerfile, Python dependencies, environment variables.
-``_image_spec()`` hands the parts that shape the image to the engine; registration stores the v1 dict in the
+``image_spec(env)`` hands the parts that shape the image to the engine; registration stores the v1 dict in the
 workspace with numbered versions. Warnings use the module logger as v1 does, so notebooks show the same
 stderr lines.
 
@@ -27,6 +27,7 @@ from jupyter_amltrain.core.conda_dependencies import (
     _is_python,
 )
 from jupyter_amltrain.core.container_registry import ContainerRegistry
+from jupyter_amltrain.core.workspace import engine_workspace
 from jupyter_amltrain.engine import environments as registry
 from jupyter_amltrain.engine.images.spec import ImageSpec, RegistrySpec, image_hash
 from jupyter_amltrain.engine.store import Store
@@ -259,19 +260,12 @@ class DatabricksSection:
 
 
 def _store_of(workspace: Any) -> Store:
-    """The store behind a core ``Workspace`` (``ws._local``) or a ``LocalWorkspace``."""
-    local = getattr(workspace, "_local", workspace)
-    store = getattr(local, "store", None)
-    if not isinstance(store, Store):
-        raise UserErrorException(
-            f"Expected a Workspace (from Workspace.from_config() or Workspace.get()), got {type(workspace).__name__}."
-        )
-    return store
+    """The store behind a core ``Workspace`` or a ``LocalWorkspace``."""
+    return engine_workspace(workspace).store
 
 
 def _workspace_name(workspace: Any) -> str:
-    local = getattr(workspace, "_local", workspace)
-    return str(getattr(local, "name", getattr(workspace, "name", "?")))
+    return engine_workspace(workspace).name
 
 
 class Environment:
@@ -315,26 +309,18 @@ class Environment:
 
     def register(self, workspace: Any) -> Environment:
         """Register in ``workspace``; returns the registered environment (same version if nothing changed)."""
-        name = self.name
-        if not name:
-            raise UserErrorException("An environment needs a name to be registered: Environment(name='my-env').")
-        if name.startswith(_RESERVED_PREFIXES):
-            raise UserErrorException(
-                f"Environment name '{name}' is reserved: names starting with 'AzureML' or 'Microsoft' belong "
-                "to Azure ML curated environments. Register it under another name, e.g. "
-                f"env = env.clone('{name.split('-', 1)[-1] or 'my-env'}')."
-            )
+        name = check_environment_name(self.name)
         if self.version is not None:
             module_logger.warning(
                 "Environment version is set (%s). Local registration always auto-versions: a new version is "
                 "created only when the definition differs from the latest one.",
                 self.version,
             )
-        spec = self._image_spec()  # fails on what cannot be built, before anything is stored
+        spec = image_spec(self)  # fails on what cannot be built, before anything is stored
         version = registry.register_environment(_store_of(workspace), name, self._serialize_to_dict(), image_hash(spec))
         found = registry.get_environment(_store_of(workspace), name, version)
         assert found is not None  # just written in this process
-        registered = Environment._deserialize_and_add_to_object(found[0])
+        registered = environment_from_dict(found[0])
         # Same session: keep the password in memory so the returned object can still pull the image.
         registered.docker.base_image_registry.password = self.docker.base_image_registry.password
         return registered
@@ -354,13 +340,13 @@ class Environment:
         found = registry.get_environment(store, name, number) if number != -1 else None
         if found is None:
             raise UserErrorException(_not_found_message(store, workspace, name, version))
-        return Environment._deserialize_and_add_to_object(found[0])
+        return environment_from_dict(found[0])
 
     @staticmethod
     def list(workspace: Any) -> dict[str, Environment]:
         """Latest version of every environment registered in ``workspace``, by name."""
         return {
-            name: Environment._deserialize_and_add_to_object(definition)
+            name: environment_from_dict(definition)
             for name, (definition, _) in registry.list_environments(_store_of(workspace)).items()
         }
 
@@ -375,7 +361,7 @@ class Environment:
         """A copy under ``new_name``, unregistered (version None)."""
         if not new_name:
             raise UserErrorException("Name is required to instantiate an Environment object")
-        env = Environment._deserialize_and_add_to_object(self._serialize_to_dict())
+        env = environment_from_dict(self._serialize_to_dict())
         env.name = new_name
         env.version = None
         env.asset_id = None
@@ -531,7 +517,7 @@ class Environment:
                 f"Environment definition '{definition_path}' must hold a JSON object like the one "
                 "save_to_directory() writes."
             )
-        env = Environment._deserialize_and_add_to_object(definition)
+        env = environment_from_dict(definition)
         conda_file = os.path.join(path, _CONDA_DEPENDENCIES_FILE_NAME)
         if os.path.isfile(conda_file):
             env.python.conda_dependencies = CondaDependencies(conda_file)
@@ -589,80 +575,89 @@ class Environment:
 
     @staticmethod
     def _deserialize_and_add_to_object(serialized_dict: dict[str, Any]) -> Environment:
-        """An Environment from a v1 dict; missing sections keep empty values, as v1's ``_skip_defaults``."""
-        data = serialized_dict
-        env = Environment(data.get("name"), _skip_defaults=True)
-        version = data.get("version")
-        env.version = None if version is None else str(version)
-        env._environment_variables = dict(data.get("environmentVariables") or {})
-        env.inferencing_stack_version = data.get("inferencingStackVersion")
-        env.asset_id = data.get("assetId")
-
-        python = data.get("python") or {}
-        env.python.user_managed_dependencies = bool(python.get("userManagedDependencies", False))
-        env.python.interpreter_path = python.get("interpreterPath") or "python"
-        env.python._conda_dependencies_file = python.get("condaDependenciesFile")
-        env.python.base_conda_environment = python.get("baseCondaEnvironment")
-        if python.get("condaDependencies") is not None:
-            env.python.conda_dependencies = CondaDependencies(_underlying_structure=python["condaDependencies"])
-
-        docker = data.get("docker") or {}
-        section = env.docker
-        section._enabled = bool(docker.get("enabled", False))
-        section._base_image = docker.get("baseImage")
-        section._base_dockerfile = docker.get("baseDockerfile")
-        context = docker.get("buildContext")
-        if context:
-            section._build_context = DockerBuildContext(
-                context.get("locationType"), context.get("location"), context.get("dockerfilePath", "Dockerfile")
-            )
-        section._shared_volumes = bool(docker.get("sharedVolumes", True))
-        section._shm_size = docker.get("shmSize")
-        section._arguments = list(docker.get("arguments") or [])
-        section.base_image_registry = ContainerRegistry._deserialize(docker.get("baseImageRegistry"))
-        platform = docker.get("platform") or {}
-        section.platform.os = platform.get("os") or "Linux"
-        section.platform.architecture = platform.get("architecture") or "amd64"
-
-        spark = data.get("spark") or {}
-        env.spark.repositories = list(spark.get("repositories") or [])
-        env.spark.packages = list(spark.get("packages") or [])
-        env.spark.precache_packages = bool(spark.get("precachePackages", True))
-        return env
-
-    # ---- bridge to the engine ---------------------------------------------------------------------------
-
-    def _image_spec(self) -> ImageSpec:
-        """What the image is made of: the input of ``image_hash`` and of the image builder."""
-        docker, python = self.docker, self.python
-        if docker.build_context is not None:
-            raise EnvironmentException(
-                f"Environment '{self.name}' uses a Docker build context, which local builds do not support. "
-                "Put the build steps in a Dockerfile instead: Environment.from_dockerfile(name, 'Dockerfile')."
-            )
-        user_managed = bool(python.user_managed_dependencies)
-        conda = python.conda_dependencies
-        conda_packages: tuple[str, ...] = ()
-        if conda is not None:
-            # python is carried by python_version; a bare "pip" is always installed. A pinned pip is kept.
-            conda_packages = tuple(p for p in conda.conda_packages if not _is_python(p) and p.strip() != PIP)
-        return ImageSpec(
-            base_image=docker.base_image,
-            dockerfile=docker.base_dockerfile,
-            registry=RegistrySpec(docker.base_image_registry.address, docker.base_image_registry.username),
-            user_managed=user_managed,
-            # v1: interpreter_path is only used when user-managed; do not let it change a managed image's hash.
-            interpreter_path=(python.interpreter_path or "python") if user_managed else "python",
-            conda_channels=tuple(conda.conda_channels) if conda else (),
-            conda_packages=conda_packages,
-            pip_packages=tuple(conda.pip_packages) if conda else (),
-            pip_options=tuple(conda.pip_options) if conda else (),
-            python_version=conda.get_python_version() if conda else None,
-        )
+        """v1's name for ``environment_from_dict``."""
+        return environment_from_dict(serialized_dict)
 
     def _registry_password(self) -> str | None:
         """The base-image registry password, held in memory only (never serialized)."""
         return self.docker.base_image_registry.password
+
+
+def environment_from_dict(serialized_dict: dict[str, Any]) -> Environment:
+    """An Environment from its v1 dict (``_serialize_to_dict()``, what registration stores); missing sections keep
+    empty values, as v1's ``_skip_defaults``."""
+    data = serialized_dict
+    env = Environment(data.get("name"), _skip_defaults=True)
+    version = data.get("version")
+    env.version = None if version is None else str(version)
+    env._environment_variables = dict(data.get("environmentVariables") or {})
+    env.inferencing_stack_version = data.get("inferencingStackVersion")
+    env.asset_id = data.get("assetId")
+
+    python = data.get("python") or {}
+    env.python.user_managed_dependencies = bool(python.get("userManagedDependencies", False))
+    env.python.interpreter_path = python.get("interpreterPath") or "python"
+    env.python._conda_dependencies_file = python.get("condaDependenciesFile")
+    env.python.base_conda_environment = python.get("baseCondaEnvironment")
+    if python.get("condaDependencies") is not None:
+        env.python.conda_dependencies = CondaDependencies(_underlying_structure=python["condaDependencies"])
+
+    docker = data.get("docker") or {}
+    section = env.docker
+    section._enabled = bool(docker.get("enabled", False))
+    section._base_image = docker.get("baseImage")
+    section._base_dockerfile = docker.get("baseDockerfile")
+    context = docker.get("buildContext")
+    if context:
+        section._build_context = DockerBuildContext(
+            context.get("locationType"), context.get("location"), context.get("dockerfilePath", "Dockerfile")
+        )
+    section._shared_volumes = bool(docker.get("sharedVolumes", True))
+    section._shm_size = docker.get("shmSize")
+    section._arguments = list(docker.get("arguments") or [])
+    section.base_image_registry = ContainerRegistry._deserialize(docker.get("baseImageRegistry"))
+    platform = docker.get("platform") or {}
+    section.platform.os = platform.get("os") or "Linux"
+    section.platform.architecture = platform.get("architecture") or "amd64"
+
+    spark = data.get("spark") or {}
+    env.spark.repositories = list(spark.get("repositories") or [])
+    env.spark.packages = list(spark.get("packages") or [])
+    env.spark.precache_packages = bool(spark.get("precachePackages", True))
+    return env
+
+
+# ---- bridge to the engine ---------------------------------------------------------------------------
+
+
+def image_spec(environment: Environment) -> ImageSpec:
+    """What ``environment``'s image is made of: the input of ``image_hash`` and of the image builder. Raises
+    EnvironmentException for what local builds can not make."""
+    docker, python = environment.docker, environment.python
+    if docker.build_context is not None:
+        raise EnvironmentException(
+            f"Environment '{environment.name}' uses a Docker build context, which local builds do not support. "
+            "Put the build steps in a Dockerfile instead: Environment.from_dockerfile(name, 'Dockerfile')."
+        )
+    user_managed = bool(python.user_managed_dependencies)
+    conda = python.conda_dependencies
+    conda_packages: tuple[str, ...] = ()
+    if conda is not None:
+        # python is carried by python_version; a bare "pip" is always installed. A pinned pip is kept.
+        conda_packages = tuple(p for p in conda.conda_packages if not _is_python(p) and p.strip() != PIP)
+    return ImageSpec(
+        base_image=docker.base_image,
+        dockerfile=docker.base_dockerfile,
+        registry=RegistrySpec(docker.base_image_registry.address, docker.base_image_registry.username),
+        user_managed=user_managed,
+        # v1: interpreter_path is only used when user-managed; do not let it change a managed image's hash.
+        interpreter_path=(python.interpreter_path or "python") if user_managed else "python",
+        conda_channels=tuple(conda.conda_channels) if conda else (),
+        conda_packages=conda_packages,
+        pip_packages=tuple(conda.pip_packages) if conda else (),
+        pip_options=tuple(conda.pip_options) if conda else (),
+        python_version=conda.get_python_version() if conda else None,
+    )
 
 
 def _version_number(version: str | int | None) -> int | None:
@@ -673,6 +668,20 @@ def _version_number(version: str | int | None) -> int | None:
         return int(str(version))
     except ValueError:
         return -1
+
+
+def check_environment_name(name: str | None) -> str:
+    """``name`` when an environment may be registered under it; else UserErrorException saying why not (no
+    name, or a name reserved for Azure ML's curated environments)."""
+    if not name:
+        raise UserErrorException("An environment needs a name to be registered: Environment(name='my-env').")
+    if name.startswith(_RESERVED_PREFIXES):
+        raise UserErrorException(
+            f"Environment name '{name}' is reserved: names starting with 'AzureML' or 'Microsoft' belong "
+            "to Azure ML curated environments. Register it under another name, e.g. "
+            f"env = env.clone('{name.split('-', 1)[-1] or 'my-env'}')."
+        )
+    return name
 
 
 def _not_found_message(store: Store, workspace: Any, name: str, version: str | int | None) -> str:

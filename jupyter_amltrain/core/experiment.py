@@ -6,6 +6,7 @@ import html
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from jupyter_amltrain.core.workspace import engine_workspace
 from jupyter_amltrain.engine.runs import records
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ class Experiment:
             records.check_experiment_name(name)
         self._workspace = workspace
         self._name = name
-        self._id = records.ensure_experiment(workspace._local.store, name)
+        self._id = records.ensure_experiment(engine_workspace(workspace).store, name)
 
     @property
     def workspace(self) -> Workspace:
@@ -55,7 +56,7 @@ class Experiment:
         request = build_request(self._name, config, tags)
         # Extension: gpus=N asks for N GPUs instead of the compute's GPUs per node (0: the CPU only).
         request.gpus_wanted = check_gpus_wanted(kwargs.get("gpus"))
-        record, snapshot = submit(self._workspace._local, request)
+        record, snapshot = submit(engine_workspace(self._workspace), request)
         for warning in snapshot.warnings:
             print(f"Warning: {warning}")
         run = ScriptRun(self, record.run_id)
@@ -67,7 +68,7 @@ class Experiment:
                  include_children: bool = False) -> Iterator[Run]:
         from jupyter_amltrain.core.script_run import ScriptRun
 
-        for record in records.list_runs(self._workspace._local.store, self._name):
+        for record in records.list_runs(engine_workspace(self._workspace).store, self._name):
             if tags and not _matches(record.tags, tags):
                 continue
             if properties and not _matches(record.properties, properties):
@@ -77,9 +78,9 @@ class Experiment:
     @staticmethod
     def list(workspace: Workspace, experiment_name: str | None = None, view_type: str = "ActiveOnly",
              tags: Any = None) -> list[Experiment]:
-        rows = workspace._local.store.query("SELECT name FROM experiments ORDER BY name")
-        return [Experiment(workspace, row["name"], _skip_name_validation=True) for row in rows
-                if experiment_name in (None, row["name"])]
+        return [Experiment(workspace, name, _skip_name_validation=True)
+                for name in records.experiment_names(engine_workspace(workspace).store)
+                if experiment_name in (None, name)]
 
     def __repr__(self) -> str:
         return f"Experiment(Name: {self._name},\nWorkspace: {self._workspace.name})"
@@ -87,7 +88,7 @@ class Experiment:
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{h}</th>" for h in ("Name", "Workspace", "Report Page"))
         cells = [html.escape(self._name), html.escape(self._workspace.name),
-                 f'<a href="{self._workspace._local.root.as_uri()}">Link to workspace folder</a>']
+                 f'<a href="{engine_workspace(self._workspace).root.as_uri()}">Link to workspace folder</a>']
         return f"<table><tr>{head}</tr><tr>{''.join(f'<td>{c}</td>' for c in cells)}</tr></table>"
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from jupyter_amltrain.engine.runs import statuses
 from jupyter_amltrain.engine.runtime.context import JobContext
 from jupyter_amltrain.engine.runtime.job_run import Run as JobSideRun
 
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
     from jupyter_amltrain.engine.runs.artifacts import RunFile
     from jupyter_amltrain.engine.runs.records import RunRecord
 
-RUNNING_STATES = ("NotStarted", "Queued", "Preparing", "Starting", "Provisioning", "Running")
-POST_PROCESSING_STATES = ("Finalizing", "CancelRequested")
+# v1 names (azureml.core.run) for the engine's groupings
+RUNNING_STATES = statuses.RUNNING
+POST_PROCESSING_STATES = statuses.POST_PROCESSING
 LOG_ALIASES = {"azureml-logs/70_driver_log.txt": "user_logs/std_log.txt"}
 # A line waits up to one poll for the notebook: 0.05 s keeps p95 latency near 50 ms (bench/log_latency.py);
 # a poll (status query + file read) costs ~0.15 ms of CPU, so 20 polls a second are 0.3% of a core.
@@ -237,14 +239,13 @@ class Run:
         from jupyter_amltrain.engine.runs.artifacts import (
             RunFileMissing,
             RunFileRefused,
+            clean_name,
             find_run_file,
             list_run_files,
         )
         from jupyter_amltrain.exceptions import UserErrorException
 
-        clean = name.replace("\\", "/")
-        while clean.startswith("./"):
-            clean = clean[2:]
+        clean = clean_name(name)
         try:
             return find_run_file(self._layout(), clean)
         except RunFileRefused as refusal:

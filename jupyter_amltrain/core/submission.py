@@ -52,6 +52,7 @@ def _command(run_config: RunConfiguration) -> list[str]:
 
 
 def build_request(experiment_name: str, config: ScriptRunConfig, tags: dict[str, Any] | None) -> SubmitRequest:
+    from jupyter_amltrain.core.environment import image_spec
     from jupyter_amltrain.core.script_run_config import get_run_config_from_script_run
 
     config._validate()
@@ -62,7 +63,7 @@ def build_request(experiment_name: str, config: ScriptRunConfig, tags: dict[str,
     use_docker = bool(getattr(docker_config, "use_docker", None) or environment.docker.enabled)
     if target != LOCAL_TARGET:
         use_docker = True  # compute clusters always run jobs in containers, as in v1
-    image = environment._image_spec()
+    image = image_spec(environment)
     if not use_docker and environment.docker.base_dockerfile and target == LOCAL_TARGET:
         raise UserErrorException(
             "The environment defines a Dockerfile but the run is set to run without Docker. Set "

@@ -1,4 +1,8 @@
-"""``Workspace``: v1's entry point, backed by a local store instead of an Azure resource."""
+"""``Workspace``: v1's entry point, backed by a local store instead of an Azure resource.
+
+Faces (notebook, widgets, server, CLI) reach the engine's workspace behind a ``Workspace`` through
+``engine_workspace(ws)``, and the workspace a folder works in through ``find_workspace(folder)``.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +12,29 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_amltrain.engine.workspace import DEFAULT_WORKSPACE, LocalWorkspace, open_workspace
+from jupyter_amltrain.engine.workspace_config import find_workspace_config
 from jupyter_amltrain.exceptions import UserErrorException
 
-CONFIG_DIRS = (".azureml", "aml_config", "")
-CONFIG_FILES = ("config.json", "project.json")
+
+def engine_workspace(workspace: Workspace | LocalWorkspace) -> LocalWorkspace:
+    """The engine's workspace behind a v1 ``Workspace`` (a ``LocalWorkspace`` is returned as it is): what a face
+    hands to the engine's functions (its ``store``, ``layout``, ``settings``, ``root``)."""
+    if isinstance(workspace, Workspace):
+        return workspace._local
+    if isinstance(workspace, LocalWorkspace):
+        return workspace
+    raise UserErrorException(
+        f"Expected a Workspace (from Workspace.from_config() or Workspace.get()), got {type(workspace).__name__}."
+    )
 
 
-def _find_config(path: str | None, file_name: str | None) -> Path | None:
-    start = Path(path or ".").expanduser().resolve()
-    if start.is_file():
-        return start
-    names = (file_name,) if file_name else CONFIG_FILES
-    folder = start
-    while True:
-        for sub in CONFIG_DIRS:
-            for name in names:
-                candidate = folder / sub / name if sub else folder / name
-                if candidate.is_file():
-                    return candidate
-        if folder.parent == folder:
-            return None
-        folder = folder.parent
+def find_workspace(path: str | Path | None = None) -> Workspace:
+    """The workspace a folder works in (default: the current one): the one named by the ``config.json`` that
+    v1's search finds from there upwards (``Workspace.from_config``), else the default workspace."""
+    config = find_workspace_config(path)
+    if config is None:
+        return Workspace.get()
+    return Workspace(config.subscription_id, config.resource_group, config.workspace_name)
 
 
 class Workspace:
@@ -64,8 +70,8 @@ class Workspace:
     def from_config(
         path: str | None = None, auth: Any = None, _logger: Any = None, _file_name: str | None = None
     ) -> Workspace:
-        found = _find_config(path, _file_name)
-        if found is None:
+        config = find_workspace_config(path, _file_name)
+        if config is None:
             raise UserErrorException(
                 "The workspace configuration file config.json, could not be found in "
                 f"{Path(path or '.').resolve()} or its parent directories. Please check whether the workspace "
@@ -74,20 +80,7 @@ class Workspace:
                 "on the name of your workspace in the right top. (Locally: write one with "
                 "Workspace.get('default').write_config(), or use Workspace.get('default').)"
             )
-        try:
-            config = json.loads(found.read_text())
-        except (OSError, ValueError) as exc:
-            raise UserErrorException(
-                f"The workspace configuration file {found} is not valid JSON ({exc}). It must hold "
-                '{"subscription_id": "...", "resource_group": "...", "workspace_name": "..."}.'
-            ) from exc
-        name = config.get("workspace_name") or config.get("Workspace name")
-        if not name:
-            raise UserErrorException(
-                f"The workspace configuration file {found} has no 'workspace_name'. Add it, for example "
-                '{"subscription_id": "local", "resource_group": "local", "workspace_name": "my-ws"}.'
-            )
-        return Workspace(config.get("subscription_id", ""), config.get("resource_group", ""), name)
+        return Workspace(config.subscription_id, config.resource_group, config.workspace_name)
 
     @staticmethod
     def get(

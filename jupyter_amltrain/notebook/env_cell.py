@@ -42,7 +42,7 @@ from jupyter_amltrain.core.conda_dependencies import (
     _Malformed,
     describe_yaml_error,
 )
-from jupyter_amltrain.core.environment import Environment
+from jupyter_amltrain.core.environment import Environment, image_spec
 from jupyter_amltrain.exceptions import UserErrorException
 
 TOP_KEYS = ("name", "channels", "dependencies", "docker", "registry", "user_managed", "interpreter_path",
@@ -196,10 +196,11 @@ def _from_yaml(name: str, body: str, base_image: str | None, environ: Mapping[st
     if variables is not None:
         if not isinstance(variables, dict):
             raise _fail(name, keys["variables"], "'variables' must be a mapping of names to values.")
-        # Assigned directly: the public setter logs v1's deprecation warning, meant for run-time variables.
-        env._environment_variables = {str(key): "" if value is None else str(value)
-                                      for key, value in variables.items()}
-    env._image_spec()  # anything that cannot be built fails here, before registration
+        # Replaced in place: the public setter logs v1's deprecation warning, meant for run-time variables.
+        env.environment_variables.clear()
+        env.environment_variables.update({str(key): "" if value is None else str(value)
+                                          for key, value in variables.items()})
+    image_spec(env)  # anything that cannot be built fails here, before registration
     return EnvCell(env, "conda", password_env)
 
 

@@ -32,7 +32,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from jupyter_amltrain.core.environment import _RESERVED_PREFIXES
+from jupyter_amltrain.core.environment import check_environment_name, image_spec
+from jupyter_amltrain.core.workspace import engine_workspace
 from jupyter_amltrain.exceptions import AzureMLException, EnvironmentException, UserErrorException
 from jupyter_amltrain.notebook.env_cell import parse_env_cell
 from jupyter_amltrain.notebook.session import experiment_name_for, notebook_dir, session_workspace
@@ -119,8 +120,7 @@ class AmlTrainMagics(Magics):
         ws = self.workspace()
         parsed = parse_env_cell(name, cell, base_image=args.base_image)
         environment = parsed.environment
-        if name.startswith(_RESERVED_PREFIXES):  # refused by register(): say so before spending a build on it
-            environment.register(ws)
+        check_environment_name(name)  # refused by register(): say so before spending a build on it
         outcome = None if args.no_build else self._build(name, environment, ws)
         # Registered only once the image exists: a cell whose packages cannot install leaves nothing behind.
         registered = environment.register(ws)
@@ -133,7 +133,7 @@ class AmlTrainMagics(Magics):
               f"the Environment is {variable!r} in the namespace.")
         from jupyter_amltrain.engine.images.spec import image_hash
 
-        digest = image_hash(environment._image_spec())
+        digest = image_hash(image_spec(environment))
         if outcome is None:
             print(f"Image hash {digest}: not built yet (--no-build); the first %aml_submit builds it.")
         else:
@@ -142,9 +142,9 @@ class AmlTrainMagics(Magics):
     def _build(self, name: str, environment: Any, ws: Any) -> str:
         from jupyter_amltrain.widgets.build_progress import BuildProgress
 
-        spec = environment._image_spec()
+        spec = image_spec(environment)
         password = environment.docker.base_image_registry.password
-        settings = ws._local.settings
+        settings = engine_workspace(ws).settings
         progress = BuildProgress(f"Environment {name}")
         progress.show()
         started = time.monotonic()
@@ -226,8 +226,8 @@ class AmlTrainMagics(Magics):
         from jupyter_amltrain.engine.compute import pools
 
         rows = []
-        for pool in pools.list_pools(ws._local.store):
-            usage = pools.pool_usage(ws._local.store, pool.name)
+        for pool in pools.list_pools(engine_workspace(ws).store):
+            usage = pools.pool_usage(engine_workspace(ws).store, pool.name)
             rows.append([pool.name, pool.vm_size.upper(), f"{usage.running + usage.preparing}/{pool.max_nodes}",
                          str(usage.queued), str(pool.gpus_per_node), ",".join(map(str, pool.gpu_ids)) or "-",
                          pool.provisioning_state])
@@ -329,7 +329,7 @@ class AmlTrainMagics(Magics):
             return pools.LOCAL_TARGET
         if name:
             return ComputeTarget(ws, name)
-        existing = pools.list_pools(ws._local.store)
+        existing = pools.list_pools(engine_workspace(ws).store)
         if len(existing) == 1:
             return ComputeTarget(ws, existing[0].name)
         if existing:
@@ -368,7 +368,7 @@ class AmlTrainMagics(Magics):
         args = parse_argstring(AmlTrainMagics.aml_logs, line)
         ws = self.workspace()
         run = find_run(ws, args.run_id)
-        local = ws._local
+        local = engine_workspace(ws)
         shown: str | None = None
         offset = 0
         try:
@@ -405,12 +405,12 @@ class AmlTrainMagics(Magics):
     @_readable_errors
     def aml_cancel(self, line: str) -> None:
         """Cancel a run (queued runs end at once; running ones get stopped)."""
-        from jupyter_amltrain.engine.runs.records import TERMINAL
+        from jupyter_amltrain.engine.runs.statuses import is_terminal
 
         args = parse_argstring(AmlTrainMagics.aml_cancel, line)
         run = find_run(self.workspace(), args.run_id)
         before = run.get_status()
-        if before in TERMINAL:
+        if is_terminal(before):
             print(f"Run {run.id} already ended: {before}; nothing to cancel.")
             return
         run.cancel()
@@ -464,7 +464,7 @@ def find_run(ws: Any, run_id: str) -> Any:
     from jupyter_amltrain.core.run import Run
     from jupyter_amltrain.engine.runs.records import get_run
 
-    record = get_run(ws._local.store, run_id)
+    record = get_run(engine_workspace(ws).store, run_id)
     if record is None:
         raise UserErrorException(f"No run {run_id!r} in workspace '{ws.name}'. List the runs with %aml_runs.")
     return Run(Experiment(ws, record.experiment, _skip_name_validation=True), run_id)
@@ -479,7 +479,7 @@ def _variable_name(name: str) -> str:
 
 
 def _duration(run: Any) -> float | None:
-    record = run._record()
-    if record is None or record.started is None or record.ended is None:
-        return None
-    return float(record.ended - record.started)
+    from jupyter_amltrain.engine.runs.records import get_run
+
+    record = get_run(engine_workspace(run.experiment.workspace).store, run.id)
+    return None if record is None else record.duration

@@ -86,12 +86,9 @@ def safe_experiment_name(text: str) -> str:
 def session_workspace(user_ns: dict[str, Any] | None = None) -> Any:
     """The workspace a notebook works in: ``ws`` in the namespace when it is one, else the workspace of the
     ``config.json`` found from the notebook's folder upwards, else the default workspace."""
-    from jupyter_amltrain.core.workspace import Workspace, _find_config
+    from jupyter_amltrain.core.workspace import Workspace, find_workspace
 
     current = (user_ns or {}).get("ws")
     if isinstance(current, Workspace):
         return current
-    folder = notebook_dir(user_ns)
-    if _find_config(str(folder), None) is not None:
-        return Workspace.from_config(path=str(folder))
-    return Workspace.get()
+    return find_workspace(notebook_dir(user_ns))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +14,9 @@ from typing import Any, TypeVar
 
 from tornado import web
 
-from jupyter_amltrain.core.workspace import _find_config
 from jupyter_amltrain.engine.settings import load_settings
-from jupyter_amltrain.engine.workspace import DEFAULT_WORKSPACE, LocalWorkspace, check_workspace_name, open_workspace
+from jupyter_amltrain.engine.workspace import LocalWorkspace, check_workspace_name, open_workspace
+from jupyter_amltrain.engine.workspace_config import configured_workspace_name
 from jupyter_amltrain.server.config import AmlTrainServer
 
 T = TypeVar("T")
@@ -46,17 +45,7 @@ class ServerContext:
 
     def default_workspace(self) -> str:
         """Blocking (reads config.json): call it on the reader threads."""
-        if self.config.workspace:
-            return self.config.workspace
-        found = _find_config(str(self.root_dir), None)
-        if found is not None:
-            try:
-                name = json.loads(found.read_text()).get("workspace_name")
-            except (OSError, ValueError, AttributeError):
-                name = None
-            if isinstance(name, str) and name:
-                return name
-        return DEFAULT_WORKSPACE
+        return self.config.workspace or configured_workspace_name(self.root_dir)
 
     def workspace(self, requested: str | None) -> LocalWorkspace:
         """The workspace a request names (``?workspace=``), else the server's default. A named workspace must

@@ -11,7 +11,7 @@ import contextlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from jupyter_amltrain.core.environment import Environment
+from jupyter_amltrain.core.environment import environment_from_dict, image_spec
 from jupyter_amltrain.engine.images.base_image import DEFAULT_CPU_IMAGE, is_azureml_base_image, local_base_image
 from jupyter_amltrain.engine.images.dockerfile import needs_build
 from jupyter_amltrain.engine.images.probe import facts_dir, job_candidates, known_facts
@@ -75,7 +75,7 @@ def _present(tags: frozenset[str], image: str) -> bool:
 
 def environment_state(use: EnvironmentUse, images: DockerImages, home: str | None = None) -> EnvironmentState:
     """``home``: the store home, whose probe answers name the interpreter and user of built images."""
-    environment = Environment._deserialize_and_add_to_object({**use.definition, "name": use.name})
+    environment = environment_from_dict({**use.definition, "name": use.name})
     docker = bool(environment.docker.enabled) or use.docker_runs > 0
     user_managed = bool(environment.python.user_managed_dependencies)
 
@@ -86,7 +86,7 @@ def environment_state(use: EnvironmentUse, images: DockerImages, home: str | Non
                                 state=state, substitute=substitute, detail=detail)
 
     try:
-        spec = environment._image_spec()
+        spec = image_spec(environment)
     except Exception as error:  # e.g. a Docker build context, which local builds refuse
         return result(None, None, UNSUPPORTED, str(error))
     digest = image_hash(spec)

@@ -20,7 +20,8 @@ from jupyter_amltrain.engine.runs.artifacts import (
     find_run_file,
     list_run_files,
 )
-from jupyter_amltrain.engine.runs.records import ACTIVE, TERMINAL, RunRecord, get_run, request_cancel
+from jupyter_amltrain.engine.runs.records import RunRecord, get_run, request_cancel
+from jupyter_amltrain.engine.runs.statuses import ALL
 from jupyter_amltrain.engine.store.layout import RunLayout, check_safe_id
 from jupyter_amltrain.engine.views.computes import list_compute_summaries
 from jupyter_amltrain.engine.views.environments import list_environment_uses
@@ -40,7 +41,6 @@ from jupyter_amltrain.engine.workspace import LocalWorkspace
 from jupyter_amltrain.server.context import ApiError, ServerContext, known_workspaces
 from jupyter_amltrain.server.environment_images import environment_state, local_images
 
-STATUSES = (*ACTIVE, *TERMINAL)
 MAX_PAGE = 500
 MAX_FILE_PAGE = 5000  # log names per page of GET runs/{id}/logs
 
@@ -101,8 +101,8 @@ def experiments_payload(ws: LocalWorkspace) -> dict[str, Any]:
 
 def runs_payload(ws: LocalWorkspace, *, experiment: str | None, status: str | None, limit: int,
                  offset: int) -> dict[str, Any]:
-    if status is not None and status not in STATUSES:
-        raise ApiError(400, f"Unknown status {status!r}. Use one of: {', '.join(STATUSES)}.")
+    if status is not None and status not in ALL:
+        raise ApiError(400, f"Unknown status {status!r}. Use one of: {', '.join(ALL)}.")
     counts = status_counts(ws.store, experiment)
     total = counts.get(status, 0) if status is not None else sum(counts.values())
     rows = list_run_summaries(ws.store, experiment, limit=limit, offset=offset, status=status)
@@ -110,7 +110,8 @@ def runs_payload(ws: LocalWorkspace, *, experiment: str | None, status: str | No
                       "statuses": counts})
 
 
-def _record(ws: LocalWorkspace, run_id: str) -> RunRecord:
+def find_run(ws: LocalWorkspace, run_id: str) -> RunRecord:
+    """The run ``run_id`` of ``ws``; ApiError 400 for an id that can not be one, 404 for a run not there."""
     try:
         check_safe_id("Run id", run_id)
     except Exception as error:
@@ -123,7 +124,7 @@ def _record(ws: LocalWorkspace, run_id: str) -> RunRecord:
 
 
 def run_payload(ws: LocalWorkspace, run_id: str) -> dict[str, Any]:
-    record = _record(ws, run_id)
+    record = find_run(ws, run_id)
     details = load_run_details(ws.store, ws.layout, record.run_id, with_metrics=False)
     if details is None:  # deleted between the two reads
         raise ApiError(404, f"Run {run_id} is not in workspace '{ws.name}' any more.")
@@ -145,7 +146,7 @@ def run_payload(ws: LocalWorkspace, run_id: str) -> dict[str, Any]:
 
 def metrics_payload(ws: LocalWorkspace, run_id: str, since: int | None) -> dict[str, Any]:
     """Chartable curves and latest scalars; ``since`` (the version a client holds) skips unchanged curves."""
-    record = _record(ws, run_id)
+    record = find_run(ws, run_id)
     version = metrics_version(ws.store, record.run_id)
     if since is not None and since == version:
         return {"version": version, "unchanged": True}
@@ -182,7 +183,7 @@ def _some_logs(ws: LocalWorkspace, record: RunRecord, count: int = 20) -> str:
 def logs_payload(ws: LocalWorkspace, run_id: str, *, limit: int = MAX_FILE_PAGE,
                  after: str | None = None) -> dict[str, Any]:
     """One page of the run's log files in name order (``after``: the ``next`` of the previous page)."""
-    record = _record(ws, run_id)
+    record = find_run(ws, run_id)
     layout = RunLayout(ws.layout.run_dir(record.run_id))
     page = list_run_files(layout, sources=LOG_SOURCES, after=after, limit=limit)
     return {"files": [{"name": file.name, "size": file.size} for file in page.files],
@@ -193,7 +194,7 @@ def logs_payload(ws: LocalWorkspace, run_id: str, *, limit: int = MAX_FILE_PAGE,
 def log_chunk_payload(ws: LocalWorkspace, run_id: str, name: str | None, *, offset: int | None,
                       tail: int | None, limit: int) -> dict[str, Any]:
     """Complete lines of a log from ``offset`` (or, with ``tail``, about the last ``tail`` bytes)."""
-    record = _record(ws, run_id)
+    record = find_run(ws, run_id)
     if not name:
         name = current_log(run_log_files(RunLayout(ws.layout.run_dir(record.run_id))), record.status)
         if name is None:
@@ -219,6 +220,6 @@ def read_log(file: RunFile, offset: int, limit: int = MAX_CHUNK, *, final: bool 
 
 
 def cancel_payload(ws: LocalWorkspace, run_id: str) -> dict[str, Any]:
-    record = _record(ws, run_id)
+    record = find_run(ws, run_id)
     status = request_cancel(ws.store, record.run_id)
     return {"run_id": record.run_id, "status": status}

@@ -34,8 +34,8 @@ from jupyter_amltrain.engine.views.logs import MAX_CHUNK, LogChunk
 from jupyter_amltrain.engine.views.run_details import current_log, run_log_files, tail_offset
 from jupyter_amltrain.engine.workspace import LocalWorkspace
 from jupyter_amltrain.server import payloads
+from jupyter_amltrain.server.base import AmlTrainHandler
 from jupyter_amltrain.server.context import ApiError
-from jupyter_amltrain.server.handlers import AmlTrainHandler
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -54,7 +54,7 @@ def read_tick(ws: LocalWorkspace, run_id: str, name: str | None, offset: int, fo
               tail: int | None = None) -> Tick:
     """One look at the run: its status first, then the log, so that a terminal status means the log is whole.
     Following, the reader moves on to the run's current log once the one it reads has nothing new."""
-    record = payloads._record(ws, run_id)
+    record = payloads.find_run(ws, run_id)
     if follow and not record.terminal:  # a live stream waits on the run: a killed supervisor is replaced
         ensure_supervised(ws, record.run_id)
     chosen = None

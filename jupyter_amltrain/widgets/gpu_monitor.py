@@ -43,7 +43,9 @@ class GpuMonitor(LiveDisplay):
 
     def __init__(self, workspace: Any = None, *, window_seconds: int = 300, refresh_seconds: float = 1.0,
                  max_minutes: float = 60.0) -> None:
-        self._store = workspace._local.store if workspace is not None else None
+        from jupyter_amltrain.core.workspace import engine_workspace
+
+        self._store = engine_workspace(workspace).store if workspace is not None else None
         self.refresh_seconds = refresh_seconds
         self.max_minutes = max_minutes
         self._points = max(int(window_seconds / refresh_seconds), 2)

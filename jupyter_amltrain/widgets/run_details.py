@@ -21,8 +21,9 @@ import anywidget
 import traitlets
 
 from jupyter_amltrain.engine.runs.artifacts import RunFileRefused
-from jupyter_amltrain.engine.runs.records import TERMINAL, request_cancel
+from jupyter_amltrain.engine.runs.records import request_cancel
 from jupyter_amltrain.engine.runs.recovery import ensure_supervised
+from jupyter_amltrain.engine.runs.statuses import TERMINAL
 from jupyter_amltrain.engine.views.logs import read_from, read_rest
 from jupyter_amltrain.engine.views.run_details import (
     RunDetailsData,
@@ -105,6 +106,7 @@ class RunDetails(LiveDisplay):
 
     def __init__(self, run_instance: Any, *, refresh_seconds: float = 1.0) -> None:
         from jupyter_amltrain.core.run import Run
+        from jupyter_amltrain.core.workspace import engine_workspace
 
         # Run.get_context() gives the job-side run (engine/runtime/job_run.py), not a core Run: refused here.
         if not isinstance(run_instance, Run):
@@ -113,8 +115,8 @@ class RunDetails(LiveDisplay):
                 f"Run(experiment, run_id)); got {type(run_instance).__name__}. Inside a job there is nothing to show."
             )
         self.run = run_instance
-        local = run_instance._ws
-        self._local = local
+        local = engine_workspace(run_instance.experiment.workspace)
+        self._engine_ws = local
         self._store = local.store
         self._workspace = local.layout
         self.run_id: str = run_instance.id
@@ -222,7 +224,7 @@ class RunDetails(LiveDisplay):
             state["refreshing"] = not state["terminal"]
             push_state(self.widget, state)
         if not state["terminal"]:  # a live view waits on the run: a killed supervisor is replaced, or it never ends
-            ensure_supervised(self._local, self.run_id)
+            ensure_supervised(self._engine_ws, self.run_id)
         return not state["terminal"]
 
     def _collect(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import anywidget
 import ipywidgets
 import traitlets
 
-from jupyter_amltrain.engine.runs.records import TERMINAL
+from jupyter_amltrain.engine.runs.statuses import TERMINAL
 from jupyter_amltrain.engine.views.run_details import metric_series
 from jupyter_amltrain.engine.views.runs import RunSummary, list_run_summaries
 from jupyter_amltrain.widgets.assets import stylesheet, view_module
@@ -62,8 +62,10 @@ class RunHistory(LiveDisplay):
 
     def __init__(self, workspace: Any, experiment: str | None = None, *, limit: int = 50,
                  metrics: list[str] | None = None, refresh_seconds: float = 2.0) -> None:
+        from jupyter_amltrain.core.workspace import engine_workspace
+
         self.workspace = workspace
-        self._store = workspace._local.store
+        self._store = engine_workspace(workspace).store
         self.experiment = experiment
         self.limit = limit
         self._chosen_metrics = list(metrics) if metrics else None

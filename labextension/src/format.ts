@@ -1,6 +1,25 @@
 import { MetricValue } from './types';
 
+/**
+ * The run statuses this extension names: a copy of the engine's one list (jupyter_amltrain/engine/runs/
+ * statuses.py: TERMINAL and STATUS_FAMILIES), the only one in the TypeScript sources.
+ * tests/unit/test_run_statuses.py checks that both lists here equal the engine's.
+ */
 export const TERMINAL = ['Completed', 'Failed', 'Canceled'];
+
+/** Each status's family, one colour per family (an unknown status waits). */
+export const STATUS_FAMILIES: Record<string, string> = {
+  NotStarted: 'waiting',
+  Queued: 'waiting',
+  Preparing: 'waiting',
+  Starting: 'waiting',
+  Running: 'running',
+  Finalizing: 'running',
+  CancelRequested: 'canceled',
+  Completed: 'ok',
+  Failed: 'failed',
+  Canceled: 'canceled'
+};
 
 export function duration(seconds: number | null): string {
   if (seconds === null || seconds === undefined) {
@@ -51,16 +70,7 @@ export function metric(value: MetricValue): string {
 
 /** A CSS class for a status: one colour per family of statuses. */
 export function statusClass(status: string): string {
-  const family =
-    status === 'Completed'
-      ? 'ok'
-      : status === 'Failed'
-        ? 'failed'
-        : status === 'Canceled' || status === 'CancelRequested'
-          ? 'canceled'
-          : status === 'Running' || status === 'Finalizing'
-            ? 'running'
-            : 'waiting';
+  const family = STATUS_FAMILIES[status] ?? 'waiting';
   return `jp-AmlTrain-status jp-AmlTrain-status-${family}`;
 }
 

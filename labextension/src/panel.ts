@@ -4,7 +4,7 @@ import { Widget } from '@lumino/widgets';
 
 import { AmlTrainApi } from './api';
 import { meter } from './charts';
-import { ago, bytes, duration, metric, statusClass, tag } from './format';
+import { TERMINAL, ago, bytes, duration, metric, statusClass, tag } from './format';
 import { ICompute, IEnvironments, IExperiment, IGpus, IRuns, IRunSummary, IWorkspace } from './types';
 
 const PAGE = 25;
@@ -259,7 +259,7 @@ export class AmlTrainPanel extends Widget {
         tag('strong', {}, `${run.experiment} #${run.number}`),
         tag('span', { class: 'jp-AmlTrain-muted jp-AmlTrain-right' }, duration(run.duration))
       ),
-      run.sub_status && !['Completed', 'Failed', 'Canceled'].includes(run.status)
+      run.sub_status && !TERMINAL.includes(run.status)
         ? tag('div', { class: 'jp-AmlTrain-muted jp-AmlTrain-ellipsis' }, run.sub_status)
         : '',
       metrics ? tag('div', { class: 'jp-AmlTrain-metrics' }, metrics) : ''

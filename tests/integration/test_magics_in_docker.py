@@ -15,6 +15,7 @@ from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 from notebook_kernel import TRAIN_PY
 
+from jupyter_amltrain.core.environment import image_spec
 from jupyter_amltrain.engine.images.spec import ImageSpec, image_tag
 from jupyter_amltrain.notebook.magics import AmlTrainMagics
 from jupyter_amltrain.widgets.fallback import WIDGET_VIEW_MIME
@@ -118,7 +119,7 @@ def test_dockerfile_cell_is_built_as_written_then_cached(ip: Any, docker_client:
         ip.run_cell_magic("aml_env", "marked", body)
     assert "cache miss, built in" in out.stdout
     env = ip.user_ns["marked"]
-    tag = image_tag(env._image_spec())
+    tag = image_tag(image_spec(env))
     assert f"Image {tag}: cache miss" in out.stdout and f"Image hash: {tag.rsplit('_', 1)[1]}" in out.stdout
     marker = docker_client.containers.run(tag, ["cat", "/amltrain-marker.txt"], remove=True).decode()
     assert marker.strip() == "literal {braces} ${HOME} $((1+1))"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from notebook_kernel import RUN_DETAILS_VIEW, RUN_HISTORY_VIEW, TRAIN_PY, Kernel, install_test_kernel
 
+from jupyter_amltrain.core.environment import image_spec
 from jupyter_amltrain.engine.images.spec import ImageSpec
 from jupyter_amltrain.notebook.env_cell import parse_env_cell
 from jupyter_amltrain.widgets.fallback import WIDGET_VIEW_MIME
@@ -35,7 +36,7 @@ def test_preloaded_kernel_runs_the_notebook_workflow(
     fresh_environment_images: Callable[[ImageSpec], None],
 ) -> None:
     # Same image as the quickstart's environment: forget it, so this run shows a real build.
-    fresh_environment_images(parse_env_cell("x", ENV_CELL.split("\n", 1)[1]).environment._image_spec())
+    fresh_environment_images(image_spec(parse_env_cell("x", ENV_CELL.split("\n", 1)[1]).environment))
     kernels = install_test_kernel(tmp_path / "prefix", "amltrain-test")
     notebook = project / "experiments" / "Quick Start.ipynb"
     notebook.parent.mkdir()

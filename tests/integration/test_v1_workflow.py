@@ -13,6 +13,7 @@ from jupyter_amltrain.core import Environment, Experiment, ScriptRunConfig, Work
 from jupyter_amltrain.core.compute import AmlCompute, ComputeTarget
 from jupyter_amltrain.core.compute_target import ComputeTargetException
 from jupyter_amltrain.core.conda_dependencies import CondaDependencies
+from jupyter_amltrain.core.environment import image_spec
 from jupyter_amltrain.core.runconfig import DEFAULT_CPU_IMAGE, RunConfiguration
 from jupyter_amltrain.engine.images.spec import ImageSpec
 from jupyter_amltrain.samples import TRAIN_ON_LOCAL
@@ -159,7 +160,7 @@ RUN echo "Hello from custom container!"
 """
     fastai_env.docker.base_image = None
     fastai_env.docker.base_dockerfile = dockerfile
-    fresh_environment_images(fastai_env._image_spec())  # a leftover image would hide the build's output
+    fresh_environment_images(image_spec(fastai_env))  # a leftover image would hide the build's output
     compute_target = _seed_compute(ws)
     src = ScriptRunConfig(source_directory="fastai-example", script="train.py", compute_target=compute_target,
                           environment=fastai_env)

@@ -25,7 +25,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jupyter_amltrain.engine.runs.records import ACTIVE, get_run, request_cancel
+from jupyter_amltrain.engine.runs.records import get_run, request_cancel
+from jupyter_amltrain.engine.runs.statuses import ACTIVE
 from jupyter_amltrain.engine.workspace import open_workspace
 
 HERE = Path(__file__).resolve().parent

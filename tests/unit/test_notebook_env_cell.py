@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from jupyter_amltrain.core.environment import image_spec
 from jupyter_amltrain.core.runconfig import DEFAULT_CPU_IMAGE
 from jupyter_amltrain.exceptions import UserErrorException
 from jupyter_amltrain.notebook.env_cell import is_dockerfile, parse_env_cell
@@ -30,7 +31,7 @@ def test_conda_yaml_defines_a_system_managed_environment_with_literal_variables(
     assert cell.kind == "conda" and env.name == "train-env"
     assert env.docker.base_image == "amltrain/base:bookworm"
     assert not env.python.user_managed_dependencies
-    spec = env._image_spec()
+    spec = image_spec(env)
     assert spec.pip_packages == ("scikit-learn==1.5.2", "tqdm")
     assert spec.conda_packages == ("numpy",) and spec.python_version == "3.11"
     assert env.environment_variables == {"DATA_DIR": "${HOME}/data/{split}", "THREADS": "4"}

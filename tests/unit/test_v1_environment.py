@@ -15,6 +15,7 @@ from jupyter_amltrain.core.environment import (
     DEFAULT_CPU_IMAGE,
     DockerBuildContext,
     Environment,
+    image_spec,
 )
 from jupyter_amltrain.engine.images.spec import image_hash
 from jupyter_amltrain.exceptions import EnvironmentException, UserErrorException
@@ -250,7 +251,7 @@ def test_image_spec_system_managed() -> None:
     env.python.conda_dependencies = cd
     env.docker.base_image_registry.address = "myreg.io"
     env.docker.base_image_registry.username = "me"
-    spec = env._image_spec()
+    spec = image_spec(env)
     assert spec.base_image == DEFAULT_CPU_IMAGE
     assert spec.dockerfile is None
     assert (spec.registry.address, spec.registry.username) == ("myreg.io", "me")
@@ -265,7 +266,7 @@ def test_image_spec_system_managed() -> None:
 def test_image_spec_user_managed_uses_interpreter() -> None:
     env = Environment.from_dockerfile("e", DOCKERFILE)
     env.python.interpreter_path = "/opt/venv/bin/python"
-    spec = env._image_spec()
+    spec = image_spec(env)
     assert spec.user_managed is True
     assert spec.dockerfile == DOCKERFILE
     assert spec.interpreter_path == "/opt/venv/bin/python"
@@ -277,28 +278,28 @@ def test_image_hash_ignores_name_version_variables_and_password() -> None:
     other.version = "7"
     other.docker.base_image_registry.password = "pw"
     other.environment_variables = {"A": "B"}
-    assert image_hash(env._image_spec()) == image_hash(other._image_spec())
+    assert image_hash(image_spec(env)) == image_hash(image_spec(other))
 
 
 def test_image_hash_changes_with_dependencies_and_base_image() -> None:
     env = Environment("e")
-    base = image_hash(env._image_spec())
+    base = image_hash(image_spec(env))
     changed = env.clone("e")
     changed.python.conda_dependencies.add_pip_package("numpy")  # type: ignore[union-attr]
-    assert image_hash(changed._image_spec()) != base
+    assert image_hash(image_spec(changed)) != base
     moved = env.clone("e")
     moved.docker.base_image = "python:3.11"
-    assert image_hash(moved._image_spec()) != base
+    assert image_hash(image_spec(moved)) != base
 
 
 def test_interpreter_path_does_not_change_a_managed_image() -> None:
     env = Environment("e")
     other = env.clone("e")
     other.python.interpreter_path = "/usr/bin/python3"
-    assert image_hash(env._image_spec()) == image_hash(other._image_spec())
+    assert image_hash(image_spec(env)) == image_hash(image_spec(other))
 
 
 def test_build_context_cannot_be_built_locally() -> None:
     env = Environment.from_docker_build_context("ctx", DockerBuildContext("git", "https://x/repo.git"))
     with pytest.raises(EnvironmentException, match="from_dockerfile"):
-        env._image_spec()
+        image_spec(env)

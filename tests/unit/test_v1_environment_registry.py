@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from jupyter_amltrain.core.environment import Environment
 from jupyter_amltrain.engine import environments as registry
-from jupyter_amltrain.engine.workspace import forget_open_workspaces, open_workspace
+from jupyter_amltrain.engine.workspace import open_workspace
 from jupyter_amltrain.exceptions import UserErrorException
 
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Stand-in for core.Workspace: only the ``_local`` engine workspace is used."""
-    monkeypatch.setenv("AMLTRAIN_HOME", str(tmp_path / "home"))
-    forget_open_workspaces()
-    yield SimpleNamespace(_local=open_workspace("envtest"), name="envtest")
-    forget_open_workspaces()
+def ws(amltrain_home: Path) -> Any:
+    """The engine's workspace: what core.Workspace stands for here (``engine_workspace`` accepts either)."""
+    return open_workspace("envtest")
 
 
 def _db_bytes(ws: Any) -> bytes:
     # WAL mode: committed rows may still sit in the -wal file.
-    database = Path(ws._local.layout.database)
+    database = Path(ws.layout.database)
     return b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
 
 
@@ -132,7 +127,7 @@ def test_password_never_reaches_the_database(ws: Any) -> None:
 
 
 def test_engine_strips_passwords_even_if_given(ws: Any) -> None:
-    store = ws._local.store
+    store = ws.store
     definition: dict[str, Any] = {
         "docker": {"baseImageRegistry": {"address": "r", "password": "LeakMe123"}},
         "x": [{"Password": "p2"}],
@@ -149,7 +144,7 @@ def test_engine_strips_passwords_even_if_given(ws: Any) -> None:
 
 
 def test_engine_registry_records_image_hash_and_versions(ws: Any) -> None:
-    store = ws._local.store
+    store = ws.store
     assert registry.register_environment(store, "n", {"a": 1}, "h1") == 1
     assert registry.register_environment(store, "n", {"a": 1, "name": "other", "version": "9"}, "h1") == 1
     assert registry.register_environment(store, "n", {"a": 2}, "h2") == 2

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from jupyter_amltrain.core.compute.compute import ComputeTarget
+from jupyter_amltrain.core.workspace import engine_workspace
 from jupyter_amltrain.engine.compute import pools
 from jupyter_amltrain.exceptions import ComputeTargetException
 
@@ -129,7 +130,7 @@ class AmlCompute(ComputeTarget):
                 f"max_nodes=...); got {type(config).__name__}."
             )
         _, warnings = pools.create_pool(
-            workspace._local.store, name, vm_size=config.vm_size, vm_priority=config.vm_priority,
+            engine_workspace(workspace).store, name, vm_size=config.vm_size, vm_priority=config.vm_priority,
             min_nodes=config.min_nodes, max_nodes=config.max_nodes,
             idle_seconds=config.idle_seconds_before_scaledown, gpus_per_node=config.gpus_per_node,
             gpu_ids=config.gpu_ids, tags=config.tags, description=config.description,
@@ -155,7 +156,8 @@ class AmlCompute(ComputeTarget):
 
     def get_status(self) -> AmlComputeStatus:
         pool = self._refresh()
-        return AmlComputeStatus(pool, pools.pool_usage(self.workspace._local.store, self.name), self._warnings)
+        usage = pools.pool_usage(engine_workspace(self.workspace).store, self.name)
+        return AmlComputeStatus(pool, usage, self._warnings)
 
     @property
     def status(self) -> AmlComputeStatus:
@@ -171,17 +173,17 @@ class AmlCompute(ComputeTarget):
 
     def update(self, min_nodes: int | None = None, max_nodes: int | None = None,
                idle_seconds_before_scaledown: int | None = None) -> None:
-        pools.update_pool(self.workspace._local.store, self.name, min_nodes=min_nodes,  # type: ignore[arg-type]
+        pools.update_pool(engine_workspace(self.workspace).store, self.name, min_nodes=min_nodes,  # type: ignore[arg-type]
                           max_nodes=max_nodes, idle_seconds=idle_seconds_before_scaledown)  # type: ignore[arg-type]
         self._refresh()
 
     def list_nodes(self) -> list[dict[str, Any]]:
-        store = self.workspace._local.store
-        rows = store.query(
-            "SELECT run_id, node, gpus, status FROM runs WHERE target = ? AND node IS NOT NULL AND status NOT IN "
-            "('Completed', 'Failed', 'Canceled') ORDER BY node", (self.name,))
-        return [{"nodeId": f"node-{r['node']}", "nodeState": "running", "runId": r["run_id"], "gpus": r["gpus"]}
-                for r in rows]
+        from jupyter_amltrain.engine.views.computes import list_compute_summaries
+
+        summaries = list_compute_summaries(engine_workspace(self.workspace).store)
+        return [{"nodeId": f"node-{node.index}", "nodeState": "running", "runId": node.run_id, "gpus": node.gpus}
+                for summary in summaries if summary.name == self.name
+                for node in summary.nodes if node.run_id is not None]
 
     @staticmethod
     def supported_vmsizes(workspace: Workspace, location: str | None = None) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from jupyter_amltrain.core.workspace import engine_workspace
 from jupyter_amltrain.engine.compute import pools
 from jupyter_amltrain.exceptions import ComputeTargetException
 
@@ -18,7 +19,7 @@ class ComputeTarget:
     def __new__(cls, workspace: Workspace | None = None, name: str | None = None) -> Any:
         if workspace is None or name is None:  # unpickling or subclass construction
             return super().__new__(cls)
-        pool = pools.get_pool(workspace._local.store, name)
+        pool = pools.get_pool(engine_workspace(workspace).store, name)
         if pool is None:
             raise ComputeTargetException(
                 f"ComputeTargetNotFound: Compute Target with name {name} not found in provided workspace"
@@ -33,7 +34,7 @@ class ComputeTarget:
         self._refresh()
 
     def _refresh(self) -> pools.Pool:
-        pool = pools.get_pool(self.workspace._local.store, self.name)
+        pool = pools.get_pool(engine_workspace(self.workspace).store, self.name)
         if pool is None:
             raise ComputeTargetException(
                 f"ComputeTargetNotFound: Compute Target with name {self.name} not found in provided workspace"
@@ -64,7 +65,7 @@ class ComputeTarget:
 
     @staticmethod
     def list(workspace: Workspace) -> list[Any]:
-        return [ComputeTarget(workspace, pool.name) for pool in pools.list_pools(workspace._local.store)]
+        return [ComputeTarget(workspace, pool.name) for pool in pools.list_pools(engine_workspace(workspace).store)]
 
     def wait_for_completion(self, show_output: bool = False, is_delete_operation: bool = False) -> None:
         if show_output:
@@ -73,7 +74,7 @@ class ComputeTarget:
         sys.stdout.flush()
 
     def delete(self) -> None:
-        pools.delete_pool(self.workspace._local.store, self.name)
+        pools.delete_pool(engine_workspace(self.workspace).store, self.name)
         self.provisioning_state = "Deleting"
 
     def detach(self) -> None:

@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from jupyter_amltrain.engine.runs.statuses import is_terminal
 from jupyter_amltrain.engine.store.db import loads
 
 LEASE_GRACE_SECONDS = 30.0
-TERMINAL = ("Completed", "Failed", "Canceled")
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS leases (
     gpu INTEGER PRIMARY KEY,
@@ -58,7 +58,7 @@ class HostLeases:
             return False
         finally:
             other.close()
-        if row is None or row[0] in TERMINAL:
+        if row is None or is_terminal(row[0]):
             return row is None and now - since < LEASE_GRACE_SECONDS
         return gpu in loads(row[1], []) or now - since < LEASE_GRACE_SECONDS
 

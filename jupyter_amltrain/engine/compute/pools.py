@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 from jupyter_amltrain.engine.compute.gpus import GpuInventory, gpu_inventory
 from jupyter_amltrain.engine.compute.sizes import gpus_for_vm_size
+from jupyter_amltrain.engine.runs.statuses import EXECUTING, TERMINAL, sql_list
 from jupyter_amltrain.engine.store.db import Store, dumps, loads
 from jupyter_amltrain.exceptions import ComputeTargetException, UserErrorException
 
 LOCAL_TARGET = "local"
 RESERVED_NAMES = frozenset({"amlcompute", "local", "containerinstance"})
 COMPUTE_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-]{1,23}$")
-TERMINAL = ("Completed", "Failed", "Canceled")
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def update_pool(store: Store, name: str, **changes: int) -> Pool:
 def delete_pool(store: Store, name: str) -> None:
     with store.write() as db:
         live = db.execute(
-            f"SELECT COUNT(*) FROM runs WHERE target = ? AND status NOT IN {TERMINAL}", (name,)
+            f"SELECT COUNT(*) FROM runs WHERE target = ? AND status NOT IN {sql_list(TERMINAL)}", (name,)
         ).fetchone()[0]
         if live:
             raise ComputeTargetException(
@@ -193,10 +193,10 @@ def delete_pool(store: Store, name: str) -> None:
 
 def pool_usage(store: Store, name: str) -> PoolUsage:
     rows = store.query(
-        f"""SELECT status, node FROM runs WHERE target = ? AND status NOT IN {TERMINAL}""", (name,)
+        f"""SELECT status, node FROM runs WHERE target = ? AND status NOT IN {sql_list(TERMINAL)}""", (name,)
     )
     holding = [r["status"] for r in rows if r["node"] is not None]
-    running = sum(1 for status in holding if status in ("Running", "Finalizing", "CancelRequested"))
+    running = sum(1 for status in holding if status in EXECUTING)
     preparing = len(holding) - running
     queued = sum(1 for r in rows if r["node"] is None)
     return PoolUsage(running=running, preparing=preparing, queued=queued)

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from jupyter_amltrain.engine.compute.gpus import GpuInventory
 from jupyter_amltrain.engine.compute.leases import HostLeases
-from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, TERMINAL, Pool, get_pool
+from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, Pool, get_pool
+from jupyter_amltrain.engine.runs.statuses import TERMINAL, sql_list
 from jupyter_amltrain.engine.store.db import Store, dumps, loads
 from jupyter_amltrain.exceptions import ComputeTargetException
 
-_LIVE = f"status NOT IN {TERMINAL}"
+_LIVE = f"status NOT IN {sql_list(TERMINAL)}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _record_booking(db: sqlite3.Connection, run: sqlite3.Row, booking: Booking) 
     # The history row is written in the booking transaction, so the order of these rows is the order in
     # which runs got their node: the queue's real order, which tests and users can check.
     sub_status = f"booked node {booking.node}" + (f" with GPUs {list(booking.gpus)}" if booking.gpus else "")
-    status = run["status"] if run["status"] not in ("NotStarted",) else "Queued"
+    status = run["status"] if run["status"] != "NotStarted" else "Queued"
     now = time.time()
     db.execute("UPDATE runs SET node = ?, gpus = ?, status = ?, sub_status = ? WHERE run_id = ?",
                (booking.node, dumps(list(booking.gpus)), status, sub_status, run["run_id"]))

@@ -125,6 +125,15 @@ def _split(name: str) -> tuple[str, ...]:
     return parts
 
 
+def clean_name(name: str) -> str:
+    """A run file's name as v1 users write it (``./outputs/model.pkl``, ``outputs\\model.pkl``) in this module's
+    spelling (``outputs/model.pkl``)."""
+    clean = name.replace("\\", "/")
+    while clean.startswith("./"):
+        clean = clean[2:]
+    return clean
+
+
 def _relative(layout: RunLayout, path: Path) -> tuple[str, ...]:
     return path.relative_to(layout.root).parts
 

@@ -11,15 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from jupyter_amltrain.engine.compute.scheduler import next_queue_seq
+from jupyter_amltrain.engine.runs.statuses import TERMINAL, WAITING
 from jupyter_amltrain.engine.store.db import Store, dumps, loads
 from jupyter_amltrain.exceptions import UserErrorException
 
 EXPERIMENT_NAME = re.compile(r"^[a-zA-Z0-9][\w\-]{1,127}$")
-
-# In the order a run passes through them.
-LIFECYCLE = ("NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing")
-TERMINAL = ("Completed", "Failed", "Canceled")
-ACTIVE = (*LIFECYCLE, "CancelRequested")
 
 
 def check_experiment_name(name: str) -> str:
@@ -60,6 +56,17 @@ class RunRecord:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def duration(self) -> float | None:
+        return run_duration(self.started, self.ended)
+
+
+def run_duration(started: float | None, ended: float | None) -> float | None:
+    """Seconds a run has run: from its start to its end, or to now while it runs; None before it starts."""
+    if started is None:
+        return None
+    return (ended or time.time()) - started
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
@@ -123,6 +130,11 @@ def create_run(
 def get_run(store: Store, run_id: str) -> RunRecord | None:
     row = store.query_one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
     return None if row is None else _record(row)
+
+
+def experiment_names(store: Store) -> list[str]:
+    """Every experiment of the workspace, by name."""
+    return [row["name"] for row in store.query("SELECT name FROM experiments ORDER BY name")]
 
 
 def list_runs(store: Store, experiment: str | None = None, *, limit: int | None = None,
@@ -198,7 +210,7 @@ def request_cancel(store: Store, run_id: str) -> str:
             raise UserErrorException(f"Run {run_id} not found in this workspace.")
         if row["status"] in TERMINAL:
             return str(row["status"])
-        if row["status"] in ("NotStarted", "Queued") and row["node"] is None:
+        if row["status"] in WAITING and row["node"] is None:
             db.execute("UPDATE runs SET status='Canceled', sub_status='canceled while queued', ended=?, "
                        "cancel_requested=1 WHERE run_id=?", (now, run_id))
             db.execute("INSERT INTO run_status_history VALUES (?, 'Canceled', 'canceled while queued', ?)",

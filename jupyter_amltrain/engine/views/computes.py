@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, TERMINAL, list_pools
+from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, list_pools
+from jupyter_amltrain.engine.runs.statuses import TERMINAL, sql_list
 from jupyter_amltrain.engine.store.db import Store, loads
 
 
@@ -59,7 +60,7 @@ def list_compute_summaries(store: Store) -> list[ComputeSummary]:
     """Every compute pool of the workspace, then ``local``."""
     live = store.query(
         f"""SELECT run_id, experiment, status, sub_status, target, node, gpus, queue_seq, created FROM runs
-            WHERE status NOT IN {TERMINAL} ORDER BY queue_seq, created"""
+            WHERE status NOT IN {sql_list(TERMINAL)} ORDER BY queue_seq, created"""
     )
     by_target: dict[str, list[Any]] = {}
     for row in live:

@@ -9,7 +9,6 @@ still costs a live view a few kilobytes per refresh.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +23,7 @@ from jupyter_amltrain.engine.runs.artifacts import (
     run_log_files,
 )
 from jupyter_amltrain.engine.runs.records import RunRecord, get_run, status_history
+from jupyter_amltrain.engine.runs.statuses import BEFORE_JOB
 from jupyter_amltrain.engine.store.db import Store
 from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
 from jupyter_amltrain.engine.tracking.query import metric_rows
@@ -47,9 +47,7 @@ class RunDetailsData:
 
     @property
     def duration(self) -> float | None:
-        if self.record.started is None:
-            return None
-        return (self.record.ended or time.time()) - self.record.started
+        return self.record.duration
 
     @property
     def error_message(self) -> str:
@@ -60,7 +58,7 @@ class RunDetailsData:
 def current_log(files: dict[str, RunFile], status: str) -> str | None:
     """The log a viewer should follow when the user picked none: the build log while the image builds, the
     job's output once it exists, else whatever the run has."""
-    if STD_LOG in files and status not in ("NotStarted", "Queued", "Preparing"):
+    if STD_LOG in files and status not in BEFORE_JOB:
         return STD_LOG
     for name in (BUILD_LOG, STD_LOG, CONTROL_LOG):
         if name in files:

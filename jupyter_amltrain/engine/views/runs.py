@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from jupyter_amltrain.engine.runs.records import run_duration
+from jupyter_amltrain.engine.runs.statuses import TERMINAL, sql_list
 from jupyter_amltrain.engine.store.db import Store, loads
 
 
@@ -26,9 +27,7 @@ class RunSummary:
 
     @property
     def duration(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.ended or time.time()) - self.started
+        return run_duration(self.started, self.ended)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "duration": self.duration}
@@ -90,7 +89,7 @@ def count_runs(store: Store, experiment: str | None = None) -> int:
 def gpu_holders(store: Store) -> dict[int, str]:
     """Host GPU index -> id of the live run holding it."""
     holders: dict[int, str] = {}
-    for row in store.query("SELECT run_id, gpus FROM runs WHERE status NOT IN ('Completed', 'Failed', 'Canceled') "
+    for row in store.query(f"SELECT run_id, gpus FROM runs WHERE status NOT IN {sql_list(TERMINAL)} "
                            "AND gpus != '[]'"):
         for gpu in loads(row["gpus"], []):
             holders[int(gpu)] = row["run_id"]

@@ -1,11 +1,14 @@
 // Shared helpers for the jupyter-amltrain views: DOM building, formatting, and small SVG line charts.
 // Prepended by the kernel to each view's module (anywidget loads one module per view, without imports),
 // so nothing here is exported and every name carries the aml prefix. No dependencies, no CDN.
+// AML_STATUS_FAMILIES (status -> ok | failed | canceled | running | waiting) is written ahead of this file by
+// the kernel (widgets/assets.py) from the engine's one list of run statuses (engine/runs/statuses.py).
 
 const AML_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
   "#bcbd22", "#17becf"];
 const AML_SVG = "http://www.w3.org/2000/svg";
-const AML_TERMINAL = ["Completed", "Failed", "Canceled"];
+const AML_FAMILY_CLASSES = { ok: "aml-ok", failed: "aml-bad", canceled: "aml-muted", running: "aml-run",
+  waiting: "aml-wait" };
 
 /** An HTML element with attributes (class, text, on<event> handlers, others as attributes) and children. */
 function amlEl(tag, attrs = {}, children = []) {
@@ -72,11 +75,7 @@ function amlBytes(count) {
 }
 
 function amlStatusClass(status) {
-  if (status === "Completed") return "aml-ok";
-  if (status === "Failed") return "aml-bad";
-  if (status === "Canceled" || status === "CancelRequested") return "aml-muted";
-  if (status === "Running") return "aml-run";
-  return "aml-wait";
+  return AML_FAMILY_CLASSES[AML_STATUS_FAMILIES[status] || "waiting"];
 }
 
 function amlBadge(status) {
