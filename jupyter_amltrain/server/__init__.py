@@ -27,6 +27,11 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
     web_app.settings[SETTINGS_KEY] = ServerContext(config, Path(server_app.root_dir).expanduser(), executor)
     web_app.add_handlers(".*$", url_table(web_app.settings["base_url"]))
     server_app.log.info("jupyter-amltrain: REST API at %sjupyter-amltrain/api/", web_app.settings["base_url"])
+    # The agent that drives runs, warm before the first submit from a notebook of this server.
+    from jupyter_amltrain.engine.agent import warm_agent
+    from jupyter_amltrain.engine.settings import load_settings
+
+    warm_agent(Path(load_settings().home).expanduser())
 
 
 def _unload_jupyter_server_extension(server_app: Any) -> None:

@@ -38,6 +38,13 @@ def _orphan(ws: Workspace, experiment: str = "orphans") -> str:
     return record.run_id
 
 
+@pytest.fixture(autouse=True)
+def no_agent_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a workspace starts the agent in the background, which would take up these tests' orphans on its
+    own; here only the faces under test may ask for it."""
+    monkeypatch.setattr(recovery, "warm_agent", lambda home: None)
+
+
 @pytest.fixture
 def takeovers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replaces the agent's adoption by one that finishes the orphans at once (exit code 0)."""

@@ -7,6 +7,7 @@ directly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -81,6 +82,20 @@ def ensure_agent(home: Path) -> Answer:
         f"The jupyter-amltrain agent for {home} did not start within {START_SECONDS:g} s. Its log is "
         f"{paths.log}; start it by hand to see why: {sys.executable} -m {AGENT_MODULE} --home {home}"
     )
+
+
+def warm_agent(home: Path) -> None:
+    """Start the agent of ``home`` in the background when none answers, without waiting for it: called when a
+    workspace opens and when the server extension loads, so the first submit finds it warm."""
+    home = Path(home).resolve()
+    with contextlib.suppress(AgentUnavailable, OSError):
+        if request(home, {"op": "ping"}, timeout=2.0) is None:
+            threading.Thread(target=_start_quietly, args=(home,), name="agent-warm-up", daemon=True).start()
+
+
+def _start_quietly(home: Path) -> None:
+    with contextlib.suppress(AgentUnavailable, OSError):
+        ensure_agent(home)
 
 
 def hand_run(home: Path, workspace: Path, run_id: str, *, secrets: dict[str, str],

@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from jupyter_amltrain.engine.agent.client import adopt_orphans
+from jupyter_amltrain.engine.agent.client import AgentUnavailable, adopt_orphans, warm_agent
 from jupyter_amltrain.engine.agent.paths import AgentPaths, agent_pid
 from jupyter_amltrain.engine.runs.statuses import ACTIVE
 from jupyter_amltrain.engine.store.disk import is_disk_full
@@ -107,27 +107,28 @@ def ensure_supervised(ws: LocalWorkspace, run_id: str, *, every: float = SUPERVI
 
 
 def recover_orphans(ws: LocalWorkspace) -> list[str]:
-    """Start a new supervisor for every active run whose supervisor died; returns their run ids.
+    """Have the agent drive every active run of ``ws`` that nothing drives; returns the runs it took up now.
+    With nothing to take up, the agent is still started in the background, so the next submit finds it warm.
 
-    On a full disk the claims can not be written: recovery is skipped with a warning (reading the workspace
-    must still work), and happens the next time the workspace is opened or a waiter looks.
+    Reading a workspace must work whatever happens here: when the agent cannot be started (a full disk, a
+    broken interpreter), recovery is skipped with a warning and tried again at the next look.
     """
-    recovered: list[str] = []
-    placeholders = ",".join("?" * len(ACTIVE))
     now = time.time()
-    for row in ws.store.query(
-        f"SELECT run_id, supervisor_pid, status, created FROM runs WHERE status IN ({placeholders})",
+    home = Path(ws.settings.home)
+    orphans = [row["run_id"] for row in ws.store.query(
+        f"SELECT run_id, supervisor_pid, status, created FROM runs WHERE status IN ({','.join('?' * len(ACTIVE))})",
         ACTIVE,
-    ):
-        try:
-            if _take_over(ws, row, now):
-                recovered.append(row["run_id"])
-        except (sqlite3.Error, OSError) as exc:
-            if not is_disk_full(exc):
-                raise
-            warnings.warn(
-                f"The disk holding workspace {ws.name} ({ws.root}) is full, so runs whose supervisor died were "
-                f"not given a new one ({exc}). Free space there; they are recovered the next time the "
-                "workspace is opened or a run is waited on.", RuntimeWarning, stacklevel=2)
-            break
-    return recovered
+    ) if not (row["status"] == "NotStarted" and now - row["created"] < CLAIM_SECONDS)
+        and not run_is_driven(ws, row["supervisor_pid"], row["run_id"])]
+    if not orphans:
+        warm_agent(home)
+        return []
+    try:
+        adopted = adopt_orphans(home, ws.root)
+    except (AgentUnavailable, sqlite3.Error, OSError) as exc:
+        warnings.warn(
+            f"Runs of workspace {ws.name} ({ws.root}) lost the process that drove them, and the agent that takes "
+            f"them up could not be started ({exc}). They are taken up the next time the workspace is opened or a "
+            "run is waited on.", RuntimeWarning, stacklevel=2)
+        return []
+    return [run_id for run_id in orphans if run_id in adopted]
