@@ -140,7 +140,7 @@ def test_cancelling_a_queued_run_removes_it_from_the_queue(ws: Workspace, projec
     _release(last)
     assert last.wait_for_completion()["status"] == "Completed"
     statuses = [h["status"] for h in canceled.get_detailed_status()["history"]]
-    assert statuses[-1] == "Canceled" and "Running" not in statuses and "Preparing" not in statuses
+    assert statuses[-1] == "Canceled" and "Running" not in statuses and "Starting" not in statuses
     assert not docker_client.containers.list(all=True, filters={"label": f"amltrain.run_id={canceled.id}"})
 
 

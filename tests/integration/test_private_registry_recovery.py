@@ -1,5 +1,5 @@
-"""A private-registry run whose supervisor dies while the run is queued still completes: its base image was
-pulled while it waited, so the recovering supervisor (which never had the password) needs no credentials."""
+"""A private-registry run whose driver dies while the run is queued still completes: its base image was pulled
+before it queued, so the driver that recovers it (which never had the password) needs no credentials."""
 
 from __future__ import annotations
 
@@ -65,8 +65,9 @@ def test_queued_private_registry_run_survives_the_loss_of_its_supervisor(
     queued = Experiment(ws, "queue").submit(_src(project, "second", TRAIN, private, compute))
 
     control = queued._layout().control_log
-    _until(lambda: control.exists() and "registry password is no longer needed" in control.read_text(),
-           "the queued run to pull its private base image")
+    # Preparing comes before Queued: a queued run already has its image, pulled with the password.
+    _until(lambda: queued.get_status() == "Queued", "the run to be prepared and queued")
+    assert f"pulling base image {image}" in " ".join(h["subStatus"] for h in queued.get_detailed_status()["history"])
     assert queued.get_status() == "Queued"
     record = queued._record()
     assert record is not None and record.supervisor_pid

@@ -46,7 +46,7 @@ def test_statuses_pass_in_order_with_timestamps(ws: Workspace, project: Path) ->
     history = run.get_detailed_status()["history"]
     statuses = [h["status"] for h in history]
     assert statuses[0] == "NotStarted" and statuses[-1] == "Completed"
-    order = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed"]
+    order = ["NotStarted", "Preparing", "Queued", "Starting", "Running", "Finalizing", "Completed"]  # v1's order
     assert [s for s in order if s in statuses] == order
     assert all(h["time"].endswith("Z") for h in history)
     assert details["startTimeUtc"] <= details["endTimeUtc"]

@@ -111,14 +111,6 @@ class ImageBuilder:
             substitute = self._build(spec, tag, password, log, progress)
         return self._with_facts(tag, spec, digest, False, substitute, log, progress)
 
-    def pull_bases(self, spec: ImageSpec, *, password: str | None, log: Log) -> None:
-        """Make the images ``spec`` builds on local (its base image, or its Dockerfile's FROM images), pulling
-        them with ``password`` where needed; nothing is built."""
-        self._check_engine()
-        images = from_images(spec.dockerfile) if spec.dockerfile else [_base_reference(spec)]
-        for image in images:
-            self._resolve_base(image, spec, password, log, None)
-
     def _with_facts(self, tag: str, spec: ImageSpec, digest: str, cache_hit: bool, substitute: str | None,
                     log: Log, progress: Log | None, image_id: str | None = None) -> BuiltImage:
         if progress:

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ import docker
 import docker.errors
 import requests
 
+from jupyter_amltrain.engine.images.locks import file_lock
 from jupyter_amltrain.engine.images.spec import ImageSpec, python_in_image
 from jupyter_amltrain.exceptions import EnvironmentException
 
@@ -150,12 +152,18 @@ def image_facts(
     known = known_facts(cache_dir, image_id, candidates)
     if known is not None:
         return known
-    cache = cache_dir / f"{_cache_key(image_id, candidates)}.json"
-    facts = probe_image(client, image, candidates=candidates, log=log)
+    key = _cache_key(image_id, candidates)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(asdict(facts)))
-    os.replace(tmp, cache)
+    # Many runs of one new image start at once (a sweep, a queue): one of them looks inside, the others wait.
+    with file_lock(cache_dir / f"{key}.lock"):
+        known = known_facts(cache_dir, image_id, candidates)
+        if known is not None:
+            return known
+        facts = probe_image(client, image, candidates=candidates, log=log)
+        cache = cache_dir / f"{key}.json"
+        tmp = cache.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+        tmp.write_text(json.dumps(asdict(facts)))
+        os.replace(tmp, cache)
     return facts
 
 

@@ -34,6 +34,7 @@ class RunPlan:
     snapshot_id: str | None = None
     host_python: str | None = None    # user-managed local runs: the interpreter chosen at submit
     declared_gpus: list[int] | None = None  # the declared GPU inventory at submit, for a supervisor started later
+    docker_host: str | None = None    # the submitter's DOCKER_HOST: the agent serves submitters of any engine
 
     def image_spec(self) -> ImageSpec:
         data = dict(self.image)

@@ -6,6 +6,7 @@ leaves nothing behind in the store.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
         docker_arguments=request.docker_arguments, max_run_duration_seconds=request.max_run_duration_seconds,
         gpus_wanted=request.gpus_wanted, snapshot_id=snapshot.snapshot_id, host_python=request.host_python,
         declared_gpus=inventory.ids if inventory.declared else None,
+        docker_host=os.environ.get("DOCKER_HOST") or None,
     )
     plan.save(layout.root / "plan.json")
     secrets = {"registry_password": request.registry_password} if request.registry_password else {}

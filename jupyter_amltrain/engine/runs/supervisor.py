@@ -92,6 +92,7 @@ class Supervisor:
         if overrides.get("system_metrics_interval") is not None:
             self.settings.system_metrics_interval = float(overrides["system_metrics_interval"])
         self.wait_for_change = wait_for_change
+        self._prepared: Prepared | None = None
         self.owner_pid = owner_pid or os.getpid()
         self.workspace = WorkspaceLayout(root)
         self.store = Store(self.workspace.database)
@@ -179,21 +180,13 @@ class Supervisor:
             self.control(f"WARNING: {warning}")
             records.add_warning(self.store, self.run_id, warning)
 
-    def pull_private_bases(self) -> None:
-        """A registry password lives only in this process's memory. Pull the private base images now, while the
-        run waits in the queue, so that no later step needs it: a supervisor that recovers this run (the
-        password died with this one) finds them local."""
-        if self.plan.backend != "docker" or not self.password:
-            return
-        from jupyter_amltrain.engine.docker_engine import docker_client
-        from jupyter_amltrain.engine.images.builder import ImageBuilder
-
-        record = records.get_run(self.store, self.run_id)
-        self.status("Queued", "pulling the private base image")
-        ImageBuilder(docker_client(), self.settings).pull_bases(self.plan.image_spec(), password=self.password,
-                                                                log=self.build_log)
-        self.status("Queued", (record.sub_status if record else "") or "waiting for a node")
-        self.control("private base images pulled while queued: the registry password is no longer needed")
+    def _ready(self) -> Prepared:
+        """The environment and the working copy, made once per driver (before queueing, or at the start of a
+        recovered run that had not got that far)."""
+        if self._prepared is None:
+            self._prepared = self.prepare()
+            self.materialize()
+        return self._prepared
 
     def prepare(self) -> Prepared:
         """Build or find the environment, and what a job gets in it."""
@@ -204,10 +197,10 @@ class Supervisor:
             self.status("Preparing", text)
 
         if self.plan.backend == "docker":
-            from jupyter_amltrain.engine.docker_engine import docker_client
+            from jupyter_amltrain.engine.docker_engine import warm_docker_client
             from jupyter_amltrain.engine.images.builder import ImageBuilder
 
-            builder = ImageBuilder(docker_client(), self.settings)
+            builder = ImageBuilder(warm_docker_client(self.plan.docker_host), self.settings)
             built = builder.ensure(spec, password=self.password, log=self.build_log, progress=progress)
             check_command(self.plan.command, built.tag, built.facts)
             records.update_run(self.store, self.run_id, image_hash=built.hash)
@@ -227,7 +220,7 @@ class Supervisor:
         from jupyter_amltrain.engine.snapshots import SnapshotStore
 
         if self.plan.snapshot_id and not (self.layout.wd / ".amltrain-materialized").exists():
-            self.status("Starting", "copying snapshot")
+            self.status("Preparing", "copying snapshot")
             if self.layout.wd.exists():  # a half-made copy from a supervisor that died: start it over
                 import shutil
 
@@ -269,10 +262,10 @@ class Supervisor:
         gpus = record.gpus
         was_started = recover and bool(record.container) and record.status in EXECUTING
         if self.plan.backend == "docker":
-            from jupyter_amltrain.engine.docker_engine import docker_client
+            from jupyter_amltrain.engine.docker_engine import warm_docker_client
             from jupyter_amltrain.engine.runs.backends.docker_backend import DockerExecution
 
-            execution = DockerExecution(docker_client(), self.plan, self.layout, self.control,
+            execution = DockerExecution(warm_docker_client(self.plan.docker_host), self.plan, self.layout, self.control,
                                         Path(self.settings.home))
             container = execution.find() if recover else None
             if container is None and was_started:
@@ -282,9 +275,8 @@ class Supervisor:
                     exit_code=None, lost=f"its container {record.container} was removed while no supervisor "
                                          "watched it, so how it ended is unknown")
             if container is None or container.status == "created":
-                prepared = self.prepare()
+                prepared = self._ready()
                 assert prepared.facts is not None
-                self.materialize()
                 self.status("Starting", "starting container")
                 container = execution.start(prepared.image, prepared.facts, gpus, self.inventory)
                 records.update_run(self.store, self.run_id, container=container.name)
@@ -317,8 +309,7 @@ class Supervisor:
         process = ProcessExecution(self.plan, self.layout, Path(self.settings.home), self.control)
         pid = int(record.container.split(":", 1)[1]) if recover and record.container else None
         if pid is None:
-            prepared = self.prepare()
-            self.materialize()
+            prepared = self._ready()
             self.status("Starting", "starting process")
             pid = process.start(prepared.python, gpus, self.inventory)
             records.update_run(self.store, self.run_id, container=f"pid:{pid}")
@@ -492,9 +483,13 @@ class Supervisor:
             if self.inventory.declared:
                 self.control(self.inventory.describe())
             record = records.get_run(self.store, self.run_id)
+            if record is None or (record.node is None and not record.container):
+                # As in v1, Preparing comes before Queued: the image and the working copy are made while the run
+                # waits for nothing, so that a free node is followed by a single start. A private base image is
+                # pulled here too, so a driver that recovers the run later (without the password) needs none.
+                self._ready()
             if record is None or record.node is None:  # a recovered run that holds a node keeps its sub-status
                 self.status("Queued", "waiting for a node")
-            self.pull_private_bases()
             self.wait_for_node()
             outcome = self.execute(recover)
         except Canceled:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def runtime_lib_dir(home: Path) -> Path:
     link = lib / "jupyter_amltrain"
     if not link.exists():
         lib.mkdir(parents=True, exist_ok=True)
-        tmp = lib / f".link-{os.getpid()}"
+        tmp = lib / f".link-{os.getpid()}-{threading.get_ident()}"  # the agent makes it from many threads
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(PACKAGE_DIR, target_is_directory=True)
         os.replace(tmp, link)
