@@ -4,6 +4,7 @@ with its metrics, or fails at Preparing with an error that names the fix. Never 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from user_images import user_image
 from jupyter_amltrain.core import Environment, Experiment, ScriptRunConfig, Workspace
 from jupyter_amltrain.core.compute import AmlCompute, ComputeTarget
 from jupyter_amltrain.core.conda_dependencies import CondaDependencies
+from jupyter_amltrain.core.environment import image_spec
+from jupyter_amltrain.engine.images.spec import ImageSpec
 from jupyter_amltrain.engine.runs.records import status_history
 from jupyter_amltrain.exceptions import ActivityFailedException
 
@@ -98,7 +101,8 @@ def _log(run: Any, name: str) -> str:
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_user_image_runs_the_seed_or_fails_at_preparing(
         case: Case, ws: Workspace, project: Path, compute: ComputeTarget, docker_client: docker.DockerClient,
-        base_image: str, capsys: pytest.CaptureFixture[str]) -> None:
+        base_image: str, capsys: pytest.CaptureFixture[str],
+        fresh_environment_images: Callable[[ImageSpec], None]) -> None:
     image = user_image(docker_client, case.image)
     (project / "example").mkdir()
     (project / "example" / "train.py").write_text(TRAIN)
@@ -109,6 +113,8 @@ def test_user_image_runs_the_seed_or_fails_at_preparing(
     if case.system_managed:
         env.python.conda_dependencies = CondaDependencies.create(pip_packages=["six"])
         arguments = ["six"]
+    if case.build_log:
+        fresh_environment_images(image_spec(env))  # the build must happen (and print) in this test
     src = ScriptRunConfig(source_directory="example", script="train.py", arguments=arguments,
                           compute_target=compute, environment=env)
     run = Experiment(ws, "user-images").submit(src)

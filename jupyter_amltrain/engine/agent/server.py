@@ -203,7 +203,8 @@ class Agent:
                 fail_unplanned(Store(layout.database), drive.run_id)
                 return
             supervisor = Supervisor(drive.workspace, drive.run_id, secrets, settings=settings,
-                                    wait_for_change=self.wait_for_change, owner_pid=os.getpid())
+                                    wait_for_change=self.wait_for_change, changed=self.notify,
+                                    owner_pid=os.getpid())
             supervisor.main(recover=recover)
         except Exception:
             self.log(f"run {drive.run_id} failed in the agent:\n{traceback.format_exc()}")

@@ -81,9 +81,10 @@ def runtime_properties(facts: ImageFacts) -> dict[str, str]:
 class Supervisor:
     def __init__(self, root: Path, run_id: str, secrets: dict[str, Any] | None = None, *,
                  settings: RunSettings | None = None, wait_for_change: Callable[[float], None] = time.sleep,
-                 owner_pid: int | None = None):
+                 changed: Callable[[], None] = lambda: None, owner_pid: int | None = None):
         """``settings``: what the submitting process held in memory only (declared GPUs, the metrics interval);
         ``wait_for_change(seconds)``: how a queued run waits (the agent wakes it when a run ends or arrives);
+        ``changed()``: says that a queue moved (this run left it), so the runs behind it look again at once;
         ``owner_pid``: the process that drives the run (the agent), recorded so recovery can tell it lives."""
         self.settings = load_settings()
         overrides = settings or {}
@@ -92,6 +93,7 @@ class Supervisor:
         if overrides.get("system_metrics_interval") is not None:
             self.settings.system_metrics_interval = float(overrides["system_metrics_interval"])
         self.wait_for_change = wait_for_change
+        self.changed = changed
         self._prepared: Prepared | None = None
         self.owner_pid = owner_pid or os.getpid()
         self.workspace = WorkspaceLayout(root)
@@ -155,6 +157,7 @@ class Supervisor:
             booked = try_book(self.store, self.run_id, self.plan.gpus_wanted, inventory=self.inventory,
                               leases=self.leases)
             if isinstance(booked, Booking):
+                self.changed()  # those behind are one place nearer: they say so now, not at their next look
                 self._announce_gpus(booked)
                 return booked
             if booked.reason != reason:  # a write only when there is something new to say
