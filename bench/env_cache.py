@@ -2,8 +2,8 @@
 same Dockerfile and context with every layer cached. Target: at most 0.05x.
 
 The environment is v1's default shape: system-managed Python dependencies on a base image, which needs a
-build (``/azureml-envs/azureml_<hash>``). It is built once, then resolved again as a run's supervisor does
-(a new Docker client, then ``ImageBuilder.ensure``). The baseline builds the very context our builder
+build (``/azureml-envs/azureml_<hash>``). It is built once, then resolved again as the agent does for each run
+(its warm Docker client, then ``ImageBuilder.ensure``). The baseline builds the very context our builder
 rendered (Dockerfile, setup script, CA bundle), tagged separately, after one unmeasured warm-up build.
 Both images carry ``amltrain.bench=<session>`` and are removed afterwards.
 """
@@ -46,13 +46,14 @@ def _spec(env: Any) -> Any:
 
 
 def _resolve(spec: Any) -> tuple[Any, float]:
-    """What a supervisor does (a new client, then ``ensure``); also returns the seconds the client took."""
-    from jupyter_amltrain.engine.docker_engine import docker_client
+    """What the agent does for a run (its warm Docker client, then ``ensure``); also returns the seconds the
+    client took (the first round opens it, as the agent does once in its life)."""
+    from jupyter_amltrain.engine.docker_engine import warm_docker_client
     from jupyter_amltrain.engine.images.builder import ImageBuilder
     from jupyter_amltrain.engine.settings import load_settings
 
     with stopwatch() as connect:
-        client = docker_client()
+        client = warm_docker_client()
     return ImageBuilder(client, load_settings()).ensure(spec, password=None, log=lambda _: None), connect()
 
 
@@ -115,8 +116,8 @@ def run(options: Options) -> list[Result]:
                  "image": built.tag, "builder": "docker CLI default (classic builder on Docker 20.10)"},
         notes=[*([f"{removed_outside} of {rounds} rounds skipped: the image had been removed outside the benchmark."]
                  if removed_outside else []),
-               f"Of the median, opening the Docker client takes {median(connects) * 1000:.1f} ms (docker-py asks "
-               "the engine for its version, then pings it); the cache check itself the rest.",
+               f"The agent's Docker client is opened once in its life (docker-py asks the engine for its version, "
+               f"then pings it); per run it costs {median(connects) * 1000:.2f} ms.",
                f"The first build of this environment took {build_seconds:.1f} s (venv on the base image, no "
                "packages); v1 quotes up to 5 minutes for a first environment build."],
     )]

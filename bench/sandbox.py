@@ -80,6 +80,9 @@ def isolated_workspace(tag: str) -> Iterator[Sandbox]:
     finally:
         if ws is not None:
             _settle_runs(ws)
+        from jupyter_amltrain.engine.agent import stop_agent
+
+        stop_agent(root / "home")  # this store home's agent: nothing of the benchmark keeps running
         os.chdir(previous_cwd)
         if previous_home is None:
             os.environ.pop("AMLTRAIN_HOME", None)

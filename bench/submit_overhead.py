@@ -38,14 +38,17 @@ def _ours(sandbox: Sandbox, job: Path, env: Any) -> dict[str, float]:
     details = run.wait_for_completion()
     log = Path(details["logFiles"]["user_logs/std_log.txt"]).read_text().splitlines()
     printed = first_stamp(log, MARKER)
-    # When each phase was reached, from the supervisor's own status history.
+    # When each phase was reached, from the run's own status history.
     reached: dict[str, float] = {}
     for entry in status_history(engine_workspace(sandbox.ws).store, run.id):
         reached.setdefault(entry["status"], entry["time"])
+    # v1's order: Preparing (the agent has the run), Queued (environment and working copy ready), Starting
+    # (a node booked), Running (the container started).
     return {
         "submit_call": returned - started,
-        "supervisor_up": reached.get("Queued", printed) - started,
-        "environment_ready": reached.get("Starting", printed) - started,
+        "agent_has_it": reached.get("Preparing", printed) - started,
+        "environment_ready": reached.get("Queued", printed) - started,
+        "node_booked": reached.get("Starting", printed) - started,
         "container_started": reached.get("Running", printed) - started,
         "first_line": printed - started,
     }
