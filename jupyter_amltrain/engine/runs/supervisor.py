@@ -233,7 +233,10 @@ class Supervisor:
         self.layout.outputs.mkdir(parents=True, exist_ok=True)
         self.layout.logs.mkdir(parents=True, exist_ok=True)
 
-    def watch(self, poll_outcome: Any, stop: Any) -> Outcome:
+    def watch(self, poll_outcome: Any, stop: Any, ended: threading.Event | None = None) -> Outcome:
+        """Until the job ends: its outcome, with metrics ingested, cancels obeyed and the time limit kept.
+        ``ended`` is set the moment the job's output stream closes (its exit), so the end is seen at once; the
+        poll interval remains for cancels, the time limit and ingest."""
         started = time.monotonic()
         last_ingest = 0.0
         stopping = False
@@ -255,7 +258,10 @@ class Supervisor:
                     records.update_run(self.store, self.run_id, sub_status="max_run_duration_seconds reached")
                 self._timed_out = True
                 stopping = stop() is not False
-            time.sleep(self.poll)
+            if ended is not None:
+                ended.wait(self.poll)
+            else:
+                time.sleep(self.poll)
 
     _timed_out = False
 
@@ -297,7 +303,7 @@ class Supervisor:
             sampler = self._sampler(lambda: execution.usage_source(started), gpus)
             try:
                 outcome = self.watch(lambda: execution.poll_through_restarts(started),
-                                     lambda: execution.stop(started))
+                                     lambda: execution.stop(started), ended=execution.stream_ended)
             finally:
                 self.control(sampler.stop().describe())
             # Saved before the container goes: a supervisor killed after the removal is recovered from it.
@@ -322,7 +328,7 @@ class Supervisor:
         self.status("Running")
         sampler = self._sampler(lambda: ProcessTreeUsage(pid), gpus)
         try:
-            return self.watch(lambda: process.poll(pid), lambda: process.stop(pid))
+            return self.watch(lambda: process.poll(pid), lambda: process.stop(pid), ended=process.ended)
         finally:
             self.control(sampler.stop().describe())
 

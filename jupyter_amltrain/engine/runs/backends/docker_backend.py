@@ -81,6 +81,7 @@ class DockerExecution:
         self.layout = layout
         self.control = control
         self._follower: threading.Thread | None = None
+        self.stream_ended = threading.Event()  # set when the container's output stream closes: its end
         self._lost_since: float | None = None  # monotonic time the engine stopped answering
         self._engine_dropped = False           # the engine went away at least once while the job ran
         self._stop_requested = False           # we asked the container to stop (cancel, time limit)
@@ -164,6 +165,8 @@ class DockerExecution:
         """Copy the container's output into std_log.txt from a thread, until the container stops."""
         mode = "wb" if from_start else "ab"
 
+        self.stream_ended.clear()
+
         def pump() -> None:
             try:
                 with open(self.layout.std_log, mode) as sink:
@@ -172,6 +175,8 @@ class DockerExecution:
                         sink.flush()
             except Exception as exc:  # daemon went away (any transport error): the watcher reports it
                 self.control(f"log stream ended: {exc!r}")
+            finally:
+                self.stream_ended.set()  # the container stopped (or the engine went): the watcher looks now
 
         self._follower = threading.Thread(target=pump, name="amltrain-logs", daemon=True)
         self._follower.start()

@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class ProcessExecution:
         self.layout = layout
         self.home = home
         self.control = control
+        # Set when the launcher this driver started exits (a re-attached one is not our child: polled instead).
+        self.ended = threading.Event()
 
     def start(self, python: str, gpus: list[int], inventory: GpuInventory | None = None) -> int:
         env = dict(os.environ)
@@ -61,6 +64,12 @@ class ProcessExecution:
                 [*launcher, "--", *command], cwd=self.layout.wd, env=env, stdin=subprocess.DEVNULL,
                 stdout=control_log, stderr=control_log, start_new_session=True,
             )
+
+        def reap() -> None:  # the launcher is the agent's child: reaped here, and its end seen at once
+            process.wait()
+            self.ended.set()
+
+        threading.Thread(target=reap, name=f"reap-{self.plan.run_id}", daemon=True).start()
         return process.pid
 
     def poll(self, pid: int) -> Outcome | None:
