@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 RUNNING_STATES = statuses.RUNNING
 POST_PROCESSING_STATES = statuses.POST_PROCESSING
 LOG_ALIASES = {"azureml-logs/70_driver_log.txt": "user_logs/std_log.txt"}
-# A line waits up to one poll for the notebook: 0.05 s keeps p95 latency near 50 ms (bench/log_latency.py);
-# a poll (status query + file read) costs ~0.15 ms of CPU, so 20 polls a second are 0.3% of a core.
-STREAM_POLL_SECONDS = 0.05
 # get_file_names() returns a list (v1): a run holding more files than this lists this many, with a warning.
 MAX_FILE_NAMES = 10_000
 
@@ -405,46 +402,37 @@ class Run:
         return details
 
     def _stream_until_done(self, out: IO[str], wait_post_processing: bool) -> None:
+        """v1's stream: the image build log, then the job's output, each under its header, until the run ends.
+        Through the engine's one follower (the agent publishes each line as it lands): a line reaches the
+        notebook in milliseconds, and a driver killed meanwhile is replaced (the follower starts the agent)."""
+        from jupyter_amltrain.engine.runs.follow import STREAMED_LOGS, follow_run
+
         out.write(f"RunId: {self._run_id}\nWeb View: {self.get_portal_url()}\n\n")
         out.flush()
-        layout = self._layout()
-        order = [("azureml-logs/20_image_build_log.txt", layout.build_log), ("user_logs/std_log.txt", layout.std_log)]
         current = -1
-        handle: IO[str] | None = None
         pending = ""
-        try:
-            while True:
-                done = not self._still_active()
-                for index in range(len(order) - 1, current, -1):
-                    if order[index][1].exists():
-                        if handle is not None:
-                            pending += handle.read()
-                            if pending:
-                                out.write(pending if pending.endswith("\n") else pending + "\n")
-                            handle.close()
-                        pending = ""
-                        current = index
-                        name = order[index][0]
-                        out.write(f"Streaming {name}\n{'=' * (len(name) + 10)}\n\n")
-                        handle = _open_log(layout, name)
-                        break
-                if handle is not None:
-                    pending += handle.read()
-                    if "\n" in pending:
-                        complete, pending = pending.rsplit("\n", 1)
-                        out.write(complete + "\n")
-                    out.flush()
-                if done:
-                    if handle is not None:
-                        pending += handle.read()
-                    if pending:
-                        out.write(pending + "\n")
-                    out.write("\n")
-                    return
-                time.sleep(STREAM_POLL_SECONDS)
-        finally:
-            if handle is not None:
-                handle.close()
+        local = self._ws
+        for event in follow_run(Path(local.settings.home), local.layout, self._run_id):
+            if event.kind != "log":
+                continue
+            index = STREAMED_LOGS.index(event.name)
+            if index < current:
+                continue  # v1 streams each log until the next one begins
+            if index > current:
+                if pending:
+                    out.write(pending + "\n")
+                pending = ""
+                current = index
+                out.write(f"Streaming {event.name}\n{'=' * (len(event.name) + 10)}\n\n")
+            pending += event.text
+            if "\n" in pending:
+                complete, pending = pending.rsplit("\n", 1)
+                out.write(complete + "\n")
+            out.flush()
+        if pending:
+            out.write(pending + "\n")
+        out.write("\n")
+        out.flush()
 
     def _print_summary(self, details: dict[str, Any], out: IO[str]) -> None:
         out.write(f"Execution Summary\n=================\nRunId: {self._run_id}\nWeb View: {self.get_portal_url()}\n\n")
@@ -574,15 +562,6 @@ class _HostTracker:
 
     def flush(self) -> None:
         return None
-
-
-def _open_log(layout: Any, name: str) -> IO[str]:
-    """A host log of the run (build or std log) for streaming, opened as every run file is (no links)."""
-    import io
-
-    from jupyter_amltrain.engine.runs.artifacts import open_run_file, run_file
-
-    return io.TextIOWrapper(open_run_file(run_file(layout, name)), encoding="utf-8", errors="replace")
 
 
 def _iso(epoch: float) -> str:

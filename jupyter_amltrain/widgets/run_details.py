@@ -15,12 +15,14 @@ import html
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
 from jupyter_amltrain.engine.runs.artifacts import RunFileRefused
+from jupyter_amltrain.engine.runs.follow import follow_run
 from jupyter_amltrain.engine.runs.records import request_cancel
 from jupyter_amltrain.engine.runs.recovery import ensure_supervised
 from jupyter_amltrain.engine.runs.statuses import TERMINAL
@@ -52,6 +54,7 @@ TAIL_BYTES = 128 * 1024  # how far back a newly opened log is read
 CHUNKS_PER_TICK = 8      # at most this many 256 KiB reads per refresh: a flood of output cannot stall it
 USAGE_POINTS = 600       # CPU and GPU readings kept per series: ten minutes at one per second
 USAGE_WINDOW_SECONDS = 600
+FOLLOW_MIN_GAP = 0.03    # refreshes a second at most, when lines stream in: about 3% of a core (bench/log_latency)
 
 
 class RunDetailsView(anywidget.AnyWidget):
@@ -135,8 +138,10 @@ class RunDetails(LiveDisplay):
         self.widget = RunDetailsView(run_id=self.run_id, experiment=run_instance.experiment.name)
         self.widget.on_msg(self._on_message)
         self.widget.observe(self._on_log_picked, names=["selected_log"])
+        # Woken by the run's follower the moment a line or a status is written (min_gap bounds the refresh rate
+        # of a chatty job); the interval remains for metrics and what nothing announces.
         self._refresher = Refresher(self._tick, interval=refresh_seconds, name=f"amltrain-details-{self.run_id}",
-                                    on_error=self._on_refresh_error)
+                                    on_error=self._on_refresh_error, min_gap=FOLLOW_MIN_GAP)
         self.refresh()
 
     # -- v1 API -----------------------------------------------------------------------------------------------
@@ -200,7 +205,19 @@ class RunDetails(LiveDisplay):
         """Keep refreshing in the background until the run ends (display does this)."""
         if not self.widget.terminal and not self._refresher.running:
             self.widget.refreshing = True  # before the thread starts: its last tick turns it off
-            self._refresher.start()
+            if self._refresher.start():
+                threading.Thread(target=self._follow, name=f"amltrain-follow-{self.run_id}", daemon=True).start()
+
+    def _follow(self) -> None:
+        """Wake the refresh at each event of the run's one follower (engine/runs/follow.py), until it ends."""
+        local = self._engine_ws
+        try:
+            for _ in follow_run(Path(local.settings.home), local.layout, self.run_id):
+                if not self._refresher.running:
+                    return
+                self._refresher.wake()
+        except Exception:  # the timer still refreshes: a follower that fails only costs latency
+            return
 
     def stop(self) -> None:
         self._refresher.stop()

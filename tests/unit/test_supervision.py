@@ -68,7 +68,7 @@ def _wait_quietly(run: Run) -> None:
 
 
 def _wait_showing_output(run: Run) -> None:
-    run.wait_for_completion(show_output=True)
+    run.wait_for_completion(show_output=True, raise_on_error=False)
 
 
 def _widget(run: Run) -> None:
@@ -110,8 +110,12 @@ def test_every_face_that_waits_replaces_a_dead_supervisor(ws: Workspace, takeove
                                                           wait: Callable[[Run], None]) -> None:
     run = Run(Experiment(ws, "orphans"), _orphan(ws))
     wait(run)
-    assert takeovers == [run.id]
-    assert run.get_status() == "Completed"
+    # Taken up exactly once: by the stand-in adoption (faces that look through ensure_supervised), or by the
+    # real agent that the run's follower starts (the notebook stream), which ends a run that has no plan.
+    agent_log = Path(ws._local.settings.home) / "agent" / "agent.log"
+    by_agent = agent_log.exists() and f"adopted run {run.id}" in agent_log.read_text()
+    assert (takeovers == [run.id]) != by_agent, (takeovers, by_agent)
+    assert run.get_status() == ("Failed" if by_agent else "Completed")
 
 
 def test_a_run_with_a_live_supervisor_is_left_alone(ws: Workspace, takeovers: list[str]) -> None:

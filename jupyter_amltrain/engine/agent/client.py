@@ -8,18 +8,23 @@ directly.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from jupyter_amltrain.engine.agent.paths import AGENT_MODULE, AgentPaths
-from jupyter_amltrain.engine.agent.protocol import Answer, Request, RunSettings, receive, send
+from jupyter_amltrain.engine.agent.protocol import Answer, Request, receive, send
 from jupyter_amltrain.exceptions import AzureMLException
+
+if TYPE_CHECKING:
+    from jupyter_amltrain.engine.runs.follow import FollowEvent
 
 START_SECONDS = 20.0  # a cold interpreter with the engine's imports, on a loaded 2-core machine
 IDLE_ENV = "AMLTRAIN_AGENT_IDLE_SECONDS"
@@ -84,6 +89,38 @@ def ensure_agent(home: Path) -> Answer:
     )
 
 
+def subscribe(home: Path, workspace: Path, run_id: str, offsets: dict[str, int], *,
+              deadline: float | None = None) -> Iterator[FollowEvent]:
+    """The agent's stream of ``run_id`` from ``offsets``: ends with an ``end`` event, or when the agent goes
+    away (then the caller joins again with the offsets it reached), or at ``deadline``."""
+    from jupyter_amltrain.engine.runs.follow import FollowEvent
+
+    address = str(AgentPaths(Path(home).resolve()).socket)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(address)
+        send(sock, {"op": "follow", "workspace": str(workspace), "run_id": run_id, "offsets": offsets})
+        reader = sock.makefile("rb")
+        first = reader.readline()
+        if not first:
+            return
+        answer = json.loads(first)
+        if not answer.get("ok"):
+            raise AgentUnavailable(f"the agent of {home} refused to stream run {run_id}: {answer.get('error')}")
+        while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                sock.settimeout(left)
+            try:
+                line = reader.readline()
+            except TimeoutError:
+                return
+            if not line:
+                return  # the agent went away
+            yield FollowEvent(**json.loads(line)["event"])
+
+
 def warm_agent(home: Path) -> None:
     """Start the agent of ``home`` in the background when none answers, without waiting for it: called when a
     workspace opens and when the server extension loads, so the first submit finds it warm."""
@@ -98,16 +135,13 @@ def _start_quietly(home: Path) -> None:
         ensure_agent(home)
 
 
-def hand_run(home: Path, workspace: Path, run_id: str, *, secrets: dict[str, str],
-             settings: RunSettings) -> int:
+def hand_run(home: Path, workspace: Path, run_id: str, *, secrets: dict[str, str]) -> int:
     """Give a recorded run to the agent (started if need be); returns the agent's pid."""
     ensure_agent(home)
-    answer = request(home, {"op": "run", "workspace": str(workspace), "run_id": run_id, "secrets": secrets,
-                            "settings": settings})
+    answer = request(home, {"op": "run", "workspace": str(workspace), "run_id": run_id, "secrets": secrets})
     if answer is None:  # it went away between the two requests (idle exit): once more
         ensure_agent(home)
-        answer = request(home, {"op": "run", "workspace": str(workspace), "run_id": run_id, "secrets": secrets,
-                                "settings": settings})
+        answer = request(home, {"op": "run", "workspace": str(workspace), "run_id": run_id, "secrets": secrets})
     if answer is None:
         raise AgentUnavailable(f"The jupyter-amltrain agent for {home} stopped answering; see {AgentPaths(home).log}")
     return int(answer.get("pid", 0))

@@ -11,13 +11,17 @@ import json
 import socket
 from typing import Any, Literal, TypedDict
 
-Op = Literal["ping", "run", "adopt", "wake", "status", "stop"]
+Op = Literal["ping", "run", "adopt", "wake", "status", "stop", "follow"]
 MAX_MESSAGE = 1 << 20  # a request is small: a run id, a path, a password
 
 
 class RunSettings(TypedDict, total=False):
-    """Settings the submitting process may hold in memory only, handed to the run (not to the whole agent)."""
+    """The submitter's settings that shape a run, kept in its plan: the agent serves every submitter of the store
+    home, and a submitter may hold them in its environment or in memory only."""
 
+    ca_bundle: str
+    inject_ca_bundle: bool
+    poll_interval: float
     declared_gpus: list[int]
     system_metrics_interval: float
 
@@ -27,7 +31,7 @@ class Request(TypedDict, total=False):
     workspace: str  # the workspace's folder (under the agent's store home)
     run_id: str
     secrets: dict[str, str]
-    settings: RunSettings
+    offsets: dict[str, int]  # follow: how far the subscriber has read each log
 
 
 class RunState(TypedDict):

@@ -18,20 +18,22 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import socket
 import struct
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from jupyter_amltrain.engine.agent.paths import AgentPaths
-from jupyter_amltrain.engine.agent.protocol import Answer, Request, RunSettings, RunState, receive, send
+from jupyter_amltrain.engine.agent.protocol import Answer, Request, RunState, receive, send
 from jupyter_amltrain.engine.runs.statuses import ACTIVE
 from jupyter_amltrain.engine.store.db import Store
-from jupyter_amltrain.engine.store.layout import WorkspaceLayout
+from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
+from jupyter_amltrain.exceptions import UserErrorException
 
 IDLE_SECONDS = 60.0
 QUEUE_FALLBACK_SECONDS = 2.0  # a queued run looks at the store at least this often (changes from elsewhere)
@@ -56,6 +58,8 @@ class Agent:
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         self._generation = 0
+        self._output = threading.Condition()  # a log line or a status was written: followers look at once
+        self._output_generation = 0
         self._last_request = time.monotonic()
         self._stopping = threading.Event()
         self._log_lock = threading.Lock()
@@ -135,6 +139,9 @@ class Agent:
             if request is None:
                 return
             self._last_request = time.monotonic()
+            if request.get("op") == "follow":
+                self._follow(connection, request)  # type: ignore[arg-type]
+                return
             try:
                 answer = self.handle(request)  # type: ignore[arg-type]
             except Exception as error:
@@ -160,8 +167,7 @@ class Agent:
         workspace = self._workspace(request.get("workspace", ""))
         if op == "run":
             run_id = str(request.get("run_id", ""))
-            self.drive(workspace, run_id, secrets=dict(request.get("secrets") or {}),
-                       settings=request.get("settings") or {}, recover=False)
+            self.drive(workspace, run_id, secrets=dict(request.get("secrets") or {}), recover=False)
             return {"ok": True, "pid": os.getpid()}
         if op == "adopt":
             return {"ok": True, "pid": os.getpid(), "adopted": self.adopt(workspace)}
@@ -179,8 +185,7 @@ class Agent:
             return [{"workspace": str(d.workspace), "run_id": d.run_id, "phase": d.phase[0]}
                     for d in self._drives.values()]
 
-    def drive(self, workspace: Path, run_id: str, *, secrets: dict[str, str], settings: RunSettings,
-              recover: bool) -> bool:
+    def drive(self, workspace: Path, run_id: str, *, secrets: dict[str, str], recover: bool) -> bool:
         """Carry ``run_id`` in a thread of its own; False when a thread already does."""
         key = (workspace, run_id)
         with self._lock:
@@ -188,13 +193,13 @@ class Agent:
                 return False
             drive = _Drive(workspace, run_id)
             self._drives[key] = drive
-        drive.thread = threading.Thread(target=self._drive, args=(drive, secrets, settings, recover), daemon=True,
+        drive.thread = threading.Thread(target=self._drive, args=(drive, secrets, recover), daemon=True,
                                         name=f"run-{run_id}")
         drive.thread.start()
         self.notify()
         return True
 
-    def _drive(self, drive: _Drive, secrets: dict[str, str], settings: RunSettings, recover: bool) -> None:
+    def _drive(self, drive: _Drive, secrets: dict[str, str], recover: bool) -> None:
         from jupyter_amltrain.engine.runs.supervisor import Supervisor, fail_unplanned
 
         try:
@@ -202,8 +207,9 @@ class Agent:
             if not (layout.run_dir(drive.run_id) / "plan.json").exists():
                 fail_unplanned(Store(layout.database), drive.run_id)
                 return
-            supervisor = Supervisor(drive.workspace, drive.run_id, secrets, settings=settings,
+            supervisor = Supervisor(drive.workspace, drive.run_id, secrets,
                                     wait_for_change=self.wait_for_change, changed=self.notify,
+                                    published=self.publish,
                                     owner_pid=os.getpid())
             supervisor.main(recover=recover)
         except Exception:
@@ -212,6 +218,64 @@ class Agent:
             with self._lock:
                 self._drives.pop((drive.workspace, drive.run_id), None)
             self.notify()  # a node or GPUs may be free: the head of each queue looks again
+            self.publish()  # its final status: followers end
+
+    def publish(self) -> None:
+        """Something a follower shows was written (a log chunk, a status): wake the followers."""
+        with self._output:
+            self._output_generation += 1
+            self._output.notify_all()
+
+    def _follow(self, connection: socket.socket, request: Request) -> None:
+        """Stream a run's status changes and new log text to one subscriber until the run ends (see
+        ``engine/runs/follow.py``). The files are read, so a late or returning subscriber gets everything from
+        its offsets; a write here wakes the stream at once, and a slow timer covers the job processes that
+        write their log themselves."""
+        from jupyter_amltrain.engine.runs.follow import FALLBACK_POLL_SECONDS, FollowEvent, Offsets, read_new
+        from jupyter_amltrain.engine.runs.records import get_run
+
+        try:
+            workspace = self._workspace(request.get("workspace", ""))
+            run_id = str(request.get("run_id", ""))
+            layout = RunLayout(WorkspaceLayout(workspace).run_dir(run_id))
+        except (ValueError, UserErrorException) as error:
+            with contextlib.suppress(OSError):
+                send(connection, {"ok": False, "error": str(error)})
+            return
+        offsets = Offsets({str(k): int(v) for k, v in (request.get("offsets") or {}).items()})
+        store = Store(WorkspaceLayout(workspace).database)
+
+        def emit(event: FollowEvent) -> None:
+            offsets.advance(event)
+            connection.sendall(json.dumps({"event": asdict(event)}).encode() + b"\n")
+
+        said: tuple[str, str] | None = None
+        try:
+            send(connection, {"ok": True, "pid": os.getpid()})
+            while not self._stopping.is_set():
+                with self._output:
+                    seen = self._output_generation
+                record = get_run(store, run_id)
+                for event in read_new(layout, offsets):
+                    emit(event)
+                if record is None:
+                    emit(FollowEvent("end"))
+                    return
+                if (record.status, record.sub_status) != said:
+                    said = (record.status, record.sub_status)
+                    emit(FollowEvent("status", status=record.status, sub_status=record.sub_status))
+                if record.terminal:
+                    for event in read_new(layout, offsets):  # the last lines, written before the end
+                        emit(event)
+                    emit(FollowEvent("end", status=record.status, sub_status=record.sub_status))
+                    return
+                with self._output:
+                    self._output.wait_for(lambda seen=seen: self._output_generation != seen,  # type: ignore[misc]
+                                          timeout=FALLBACK_POLL_SECONDS)
+        except OSError:
+            return  # the subscriber left
+        finally:
+            store.close()
 
     def notify(self) -> None:
         with self._changed:
@@ -252,7 +316,7 @@ class Agent:
                     continue  # its submitter is about to hand it over
                 if run_is_driven_elsewhere(row["supervisor_pid"], run_id, own_pid=os.getpid()):
                     continue
-                if self.drive(workspace, run_id, secrets={}, settings={}, recover=True):
+                if self.drive(workspace, run_id, secrets={}, recover=True):
                     self.log(f"adopted run {run_id} ({row['status']}) of {workspace.name}")
                     adopted.append(run_id)
         finally:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from jupyter_amltrain.engine.agent.protocol import RunSettings
 from jupyter_amltrain.engine.images.spec import ImageSpec, RegistrySpec
 
 PYTHON_TOKEN = "{python}"  # replaced by the environment's interpreter when the command is launched
@@ -33,8 +34,8 @@ class RunPlan:
     gpus_wanted: int | None = None
     snapshot_id: str | None = None
     host_python: str | None = None    # user-managed local runs: the interpreter chosen at submit
-    declared_gpus: list[int] | None = None  # the declared GPU inventory at submit, for a supervisor started later
     docker_host: str | None = None    # the submitter's DOCKER_HOST: the agent serves submitters of any engine
+    settings: RunSettings = field(default_factory=lambda: RunSettings())  # the submitter's run-affecting settings
 
     def image_spec(self) -> ImageSpec:
         data = dict(self.image)

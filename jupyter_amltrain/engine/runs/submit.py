@@ -14,7 +14,7 @@ from typing import Any
 from jupyter_amltrain.engine.agent.client import hand_run
 from jupyter_amltrain.engine.agent.protocol import RunSettings
 from jupyter_amltrain.engine.compute.admission import check_gpu_request
-from jupyter_amltrain.engine.compute.gpus import gpu_inventory, parse_declared
+from jupyter_amltrain.engine.compute.gpus import GpuInventory, gpu_inventory
 from jupyter_amltrain.engine.compute.nvidia_docker import nvidia_support
 from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, get_pool
 from jupyter_amltrain.engine.images.conda_pypi import map_conda_packages
@@ -44,6 +44,17 @@ class SubmitRequest:
     registry_password: str | None = None
     host_python: str | None = None
     gpus_wanted: int | None = None
+
+
+def run_settings(ws: LocalWorkspace, inventory: GpuInventory) -> RunSettings:
+    """This submitter's settings that shape its run (it may hold them in its environment, or in memory only):
+    kept in the plan, since the agent that drives the run serves every submitter of the store home."""
+    return {
+        "ca_bundle": str(ws.settings.ca_bundle), "inject_ca_bundle": bool(ws.settings.inject_ca_bundle),
+        "poll_interval": float(ws.settings.poll_interval),
+        "system_metrics_interval": float(ws.settings.system_metrics_interval),
+        "declared_gpus": list(inventory.ids) if inventory.declared else [],
+    }
 
 
 def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecord, SnapshotResult]:
@@ -90,17 +101,12 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
         command=request.command, environment_variables=request.environment_variables, shm_size=request.shm_size,
         docker_arguments=request.docker_arguments, max_run_duration_seconds=request.max_run_duration_seconds,
         gpus_wanted=request.gpus_wanted, snapshot_id=snapshot.snapshot_id, host_python=request.host_python,
-        declared_gpus=inventory.ids if inventory.declared else None,
         docker_host=os.environ.get("DOCKER_HOST") or None,
+        settings=run_settings(ws, inventory),
     )
     plan.save(layout.root / "plan.json")
     secrets = {"registry_password": request.registry_password} if request.registry_password else {}
-    # The submitting process may hold settings in memory only: they travel with the run, as its secrets do.
-    declared = parse_declared(ws.settings.declared_gpus)
-    settings: RunSettings = {"system_metrics_interval": float(ws.settings.system_metrics_interval)}
-    if declared:
-        settings["declared_gpus"] = list(declared)
-    hand_run(Path(ws.settings.home), ws.root, record.run_id, secrets=secrets, settings=settings)
+    hand_run(Path(ws.settings.home), ws.root, record.run_id, secrets=secrets)
     fresh = records.get_run(ws.store, record.run_id)
     assert fresh is not None
     return fresh, snapshot

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_amltrain.engine.agent.protocol import RunSettings
-from jupyter_amltrain.engine.compute.gpus import DECLARED_ENV, GpuInventory, gpu_inventory
+from jupyter_amltrain.engine.compute.gpus import GpuInventory, detect_gpus, parse_declared, resolve_inventory
 from jupyter_amltrain.engine.compute.leases import HostLeases
 from jupyter_amltrain.engine.compute.scheduler import Booking, try_book
 from jupyter_amltrain.engine.images.probe import ImageFacts
@@ -34,7 +34,7 @@ from jupyter_amltrain.engine.runs.ownership import reclaim_run_folders
 from jupyter_amltrain.engine.runs.plan import SHELL, RunPlan
 from jupyter_amltrain.engine.runs.statuses import EXECUTING, TERMINAL
 from jupyter_amltrain.engine.runs.system_sampler import SystemSampler
-from jupyter_amltrain.engine.settings import load_settings
+from jupyter_amltrain.engine.settings import AmlTrainSettings, load_settings
 from jupyter_amltrain.engine.store.db import Store
 from jupyter_amltrain.engine.store.disk import DiskReserve, describe_disk, free_bytes, is_disk_full
 from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
@@ -80,20 +80,18 @@ def runtime_properties(facts: ImageFacts) -> dict[str, str]:
 
 class Supervisor:
     def __init__(self, root: Path, run_id: str, secrets: dict[str, Any] | None = None, *,
-                 settings: RunSettings | None = None, wait_for_change: Callable[[float], None] = time.sleep,
-                 changed: Callable[[], None] = lambda: None, owner_pid: int | None = None):
-        """``settings``: what the submitting process held in memory only (declared GPUs, the metrics interval);
+                 wait_for_change: Callable[[float], None] = time.sleep,
+                 changed: Callable[[], None] = lambda: None, published: Callable[[], None] = lambda: None,
+                 owner_pid: int | None = None):
+        """The run's settings are its submitter's (``plan.settings``: the CA bundle, declared GPUs, intervals), not
+        the agent's, which serves every submitter of the store home.
         ``wait_for_change(seconds)``: how a queued run waits (the agent wakes it when a run ends or arrives);
         ``changed()``: says that a queue moved (this run left it), so the runs behind it look again at once;
+        ``published()``: says a status or log text was written, so the run's followers look at once;
         ``owner_pid``: the process that drives the run (the agent), recorded so recovery can tell it lives."""
-        self.settings = load_settings()
-        overrides = settings or {}
-        if overrides.get("declared_gpus") is not None:
-            self.settings.declared_gpus = list(overrides["declared_gpus"])
-        if overrides.get("system_metrics_interval") is not None:
-            self.settings.system_metrics_interval = float(overrides["system_metrics_interval"])
         self.wait_for_change = wait_for_change
         self.changed = changed
+        self.published = published
         self._prepared: Prepared | None = None
         self.owner_pid = owner_pid or os.getpid()
         self.workspace = WorkspaceLayout(root)
@@ -101,6 +99,7 @@ class Supervisor:
         self.run_id = run_id
         self.layout = RunLayout(self.workspace.run_dir(run_id)).ensure()
         self.plan = RunPlan.load(self.layout.root / "plan.json")
+        self.settings = apply_run_settings(load_settings(), self.plan.settings)
         self.password = (secrets or {}).get("registry_password")
         self.poll = self.settings.poll_interval
         self.inventory = GpuInventory()
@@ -145,6 +144,7 @@ class Supervisor:
             raise Canceled()  # already terminal (canceled while queued)
         if (record.status, record.sub_status) != (status, sub_status):
             self.control(f"status {status}" + (f": {sub_status}" if sub_status else ""))
+            self.published()
 
     def cancel_requested(self) -> bool:
         record = records.get_run(self.store, self.run_id)
@@ -275,7 +275,7 @@ class Supervisor:
             from jupyter_amltrain.engine.runs.backends.docker_backend import DockerExecution
 
             execution = DockerExecution(warm_docker_client(self.plan.docker_host), self.plan, self.layout, self.control,
-                                        Path(self.settings.home))
+                                        Path(self.settings.home), on_output=self.published)
             container = execution.find() if recover else None
             if container is None and was_started:
                 # It ran and is gone. Never run it again (a second training would repeat its side effects):
@@ -484,11 +484,9 @@ class Supervisor:
 
     def _main(self, recover: bool) -> None:
         try:
-            if self.plan.declared_gpus and not self.settings.declared_gpus and DECLARED_ENV not in os.environ:
-                # Restarted by a process that lacks the declaration (recovery from a plain shell): the run was
-                # booked under the inventory of its submission, and keeps it.
-                self.settings.declared_gpus = list(self.plan.declared_gpus)
-            self.inventory = gpu_inventory(self.settings)
+            # The inventory the run was submitted under (its plan's settings), whatever the agent's own
+            # environment says: the agent serves every submitter of the store home.
+            self.inventory = resolve_inventory(parse_declared(self.settings.declared_gpus), detect_gpus())
             if self.inventory.declared:
                 self.control(self.inventory.describe())
             record = records.get_run(self.store, self.run_id)
@@ -590,6 +588,15 @@ def failure_error(outcome: Outcome, plan: RunPlan, *, timed_out: bool, disk_full
         code = "UserError"
     return {"code": code, "message": message, "exitCode": outcome.exit_code,
             "stderrTail": "\n".join(tail), "details": []}
+
+
+def apply_run_settings(settings: AmlTrainSettings, run: RunSettings) -> AmlTrainSettings:
+    """``settings`` (the agent's) with the submitter's run-affecting ones in place."""
+    for name in ("ca_bundle", "inject_ca_bundle", "poll_interval", "system_metrics_interval"):
+        if name in run:
+            setattr(settings, name, run[name])
+    settings.declared_gpus = list(run.get("declared_gpus") or []) or None  # none declared: the real GPUs
+    return settings
 
 
 def fail_unplanned(store: Store, run_id: str) -> None:

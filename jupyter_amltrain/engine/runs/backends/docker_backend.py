@@ -74,9 +74,11 @@ def _limits_from_arguments(arguments: list[str], warn: Callable[[str], None]) ->
 
 class DockerExecution:
     def __init__(self, client: docker.DockerClient, plan: RunPlan, layout: RunLayout,
-                 control: Callable[[str], None], home: Path):
+                 control: Callable[[str], None], home: Path, *, on_output: Callable[[], None] = lambda: None):
+        """``on_output()`` is called after each chunk of the job's output lands in std_log.txt (followers)."""
         self.client = client
         self.home = home
+        self.on_output = on_output
         self.plan = plan
         self.layout = layout
         self.control = control
@@ -173,6 +175,7 @@ class DockerExecution:
                     for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
                         sink.write(chunk)
                         sink.flush()
+                        self.on_output()
             except Exception as exc:  # daemon went away (any transport error): the watcher reports it
                 self.control(f"log stream ended: {exc!r}")
             finally:
