@@ -41,7 +41,6 @@ from jupyter_amltrain.widgets.fallback import fmt_duration, html_table, text_tab
 
 F = TypeVar("F", bound=Callable[..., Any])
 _GPU_IDS = re.compile(r"^\s*\d+\s*(,\s*\d+\s*)*,?\s*$")
-FOLLOW_POLL_SECONDS = 0.5
 
 
 def _readable_errors(method: F) -> F:
@@ -360,8 +359,7 @@ class AmlTrainMagics(Magics):
     @line_magic
     @_readable_errors
     def aml_logs(self, line: str) -> None:
-        """Print a run's log (its output; the build log while the image builds)."""
-        from jupyter_amltrain.engine.runs.recovery import ensure_supervised
+        """Print a run's log (its output; the build log while the image builds); ``--follow`` until it ends."""
         from jupyter_amltrain.engine.views.logs import read_from
         from jupyter_amltrain.engine.views.run_details import current_log, load_run_details
 
@@ -369,35 +367,48 @@ class AmlTrainMagics(Magics):
         ws = self.workspace()
         run = find_run(ws, args.run_id)
         local = engine_workspace(ws)
-        shown: str | None = None
-        offset = 0
-        try:
-            while True:
-                data = load_run_details(local.store, local.layout, run.id, with_metrics=False)
-                assert data is not None
-                name = current_log(data.log_files, data.record.status)
-                if name is not None and name != shown:
-                    shown, offset = name, 0
-                    print(f"== {name} ==", flush=True)
-                if name is not None:
-                    while True:
-                        chunk = read_from(data.log_files[name], offset)
-                        if not chunk.text:
-                            break
-                        sys.stdout.write(chunk.text)
-                        offset = chunk.offset
-                    sys.stdout.flush()
-                if not args.follow or data.record.terminal:
-                    break
-                ensure_supervised(local, run.id)  # following waits on the run: a killed supervisor is replaced
-                time.sleep(FOLLOW_POLL_SECONDS)
-        except KeyboardInterrupt:
-            print(f"\nStopped following; run {run.id} goes on (cancel it with %aml_cancel {run.id}).")
+        if args.follow:
+            self._follow_logs(local, run.id)
             return
-        if shown is None:
+        data = load_run_details(local.store, local.layout, run.id, with_metrics=False)
+        assert data is not None
+        name = current_log(data.log_files, data.record.status)
+        if name is None:
             print(f"Run {run.id} ({data.record.status}) has no log yet.")
-        elif data.record.terminal:
+            return
+        print(f"== {name} ==", flush=True)
+        offset = 0
+        while True:
+            chunk = read_from(data.log_files[name], offset)
+            if not chunk.text:
+                break
+            sys.stdout.write(chunk.text)
+            offset = chunk.offset
+        sys.stdout.flush()
+        if data.record.terminal:
             print(f"== run {data.record.status} ==")
+
+    @staticmethod
+    def _follow_logs(local: Any, run_id: str) -> None:
+        """The build log, then the job's output, as they are written, until the run ends: the engine's one
+        follower, which also keeps the run driven (a killed agent is replaced)."""
+        from jupyter_amltrain.engine.runs.follow import follow_run
+
+        shown: str | None = None
+        try:
+            for event in follow_run(Path(local.settings.home), local.layout, run_id):
+                if event.kind == "log":
+                    if event.name != shown:
+                        shown = event.name
+                        print(f"== {event.name} ==", flush=True)
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                elif event.kind == "end":
+                    if shown is None:
+                        print(f"Run {run_id} ({event.status}) has no log.")
+                    print(f"== run {event.status} ==")
+        except KeyboardInterrupt:
+            print(f"\nStopped following; run {run_id} goes on (cancel it with %aml_cancel {run_id}).")
 
     @magic_arguments()
     @argument("run_id")
