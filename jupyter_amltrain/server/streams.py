@@ -19,15 +19,19 @@ Comment lines (``:``) keep idle connections open through proxies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from jupyter_amltrain.engine.runs.follow import follow_run
 from jupyter_amltrain.engine.runs.recovery import ensure_supervised
 from jupyter_amltrain.engine.store.layout import RunLayout
 from jupyter_amltrain.engine.views.logs import MAX_CHUNK, LogChunk
@@ -80,6 +84,23 @@ class LogStreamHandler(AmlTrainHandler):
     _closed = False
     _pending = False  # events written since the last flush
 
+    def _woken_by_follower(self, ws: LocalWorkspace, run_id: str) -> asyncio.Event:
+        """An event set (on this loop) at each event of the run's one follower (engine/runs/follow.py), from a
+        thread that ends with the run or with this connection. What is sent is still read by ``read_tick``:
+        the files are the durable copy, and a reconnecting client resumes from its offset."""
+        wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def watch() -> None:
+            with contextlib.suppress(Exception):  # a follower that fails only costs latency: the timer remains
+                for _ in follow_run(Path(ws.settings.home), ws.layout, run_id):
+                    if self._closed:
+                        return
+                    loop.call_soon_threadsafe(wake.set)
+
+        threading.Thread(target=watch, name=f"amltrain-follow-{run_id}", daemon=True).start()
+        return wake
+
     def on_connection_close(self) -> None:
         self._closed = True
 
@@ -105,6 +126,7 @@ class LogStreamHandler(AmlTrainHandler):
         self.set_header("X-Accel-Buffering", "no")  # nginx in front of Jupyter must not hold events back
         status: tuple[str, str] | None = None
         last_write = time.monotonic()
+        wake = self._woken_by_follower(ws, run_id) if follow and not tick.terminal else None
         try:
             while not self._closed:
                 if tick.file != name or (tick.file is not None and status is None):
@@ -128,7 +150,13 @@ class LogStreamHandler(AmlTrainHandler):
                         self.write(": keep-alive\n\n")
                     await self.flush()
                     self._pending, last_write = False, time.monotonic()
-                if not more:
+                if not more and wake is not None:
+                    # The run's follower wakes us the moment a line or a status is written; the interval
+                    # remains as a fallback (and is all there is without an agent).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=interval)
+                    wake.clear()
+                elif not more:
                     await asyncio.sleep(interval)
                 try:
                     tick = await self.context.call(read_tick, ws, run_id, name, offset, follow)
