@@ -21,7 +21,8 @@ from bench.machine import describe, machine_info
 from bench.measure import Options, Result, format_ratio, format_value, write_json
 from bench.sandbox import remove_labelled
 
-BENCHMARKS = ("submit_overhead", "snapshot", "env_cache", "interpreter_resolution", "agent_idle", "log_latency",
+BENCHMARKS = ("submit_overhead", "submit_burst", "snapshot", "env_cache", "interpreter_resolution", "agent_idle",
+              "log_latency",
               "metric_logging",
               "history", "scheduling",
               "gpu_sampler")
