@@ -217,8 +217,9 @@ def test_a_local_process_job_that_fills_the_disk_fails_saying_disk_full(small_di
             + run._layout().control_log.read_text(errors="replace"))
         time.sleep(0.2)
     error = run.get_details()["error"]["error"]
-    # Ended, and saying why; the exit code itself is lost here: the launcher could not write its exit file.
+    # Ended, saying why, with the job's own exit code: the launcher kept room for its exit record.
     assert run.get_status() == "Failed" and error["code"] == "DiskFull" and "disk full" in error["message"], error
+    assert error["exitCode"] == 3, error
 
 
 def test_runs_can_be_opened_as_a_run_object_on_a_full_disk(small_disk: Path, project: Path) -> None:

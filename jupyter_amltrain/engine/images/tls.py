@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +30,17 @@ def ca_bundle_to_inject(settings: CaBundleSettings) -> bytes | None:
     """The PEM certificates to inject, or None when injection is off or no bundle is configured."""
     if not settings.inject_ca_bundle or not settings.ca_bundle:
         return None
-    return read_ca_bundle(Path(settings.ca_bundle))
+    path = Path(settings.ca_bundle)
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_ca_bundle(path)  # says what is wrong with it
+    return _read_once(path, stat.st_mtime_ns, stat.st_size)  # every submit checks it: read a file once
+
+
+@lru_cache(maxsize=4)
+def _read_once(path: Path, mtime_ns: int, size: int) -> bytes:
+    return read_ca_bundle(path)
 
 
 def read_ca_bundle(path: Path) -> bytes:

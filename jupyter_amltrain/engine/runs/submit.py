@@ -18,9 +18,12 @@ from jupyter_amltrain.engine.compute.gpus import GpuInventory, gpu_inventory
 from jupyter_amltrain.engine.compute.nvidia_docker import nvidia_support
 from jupyter_amltrain.engine.compute.pools import LOCAL_TARGET, get_pool
 from jupyter_amltrain.engine.images.conda_pypi import map_conda_packages
+from jupyter_amltrain.engine.images.dockerfile import needs_build
 from jupyter_amltrain.engine.images.spec import ImageSpec
+from jupyter_amltrain.engine.images.tls import ca_bundle_to_inject
 from jupyter_amltrain.engine.runs import records, validation
 from jupyter_amltrain.engine.runs.plan import RunPlan, image_to_dict
+from jupyter_amltrain.engine.settings import load_settings
 from jupyter_amltrain.engine.snapshots import SnapshotResult, SnapshotStore
 from jupyter_amltrain.engine.store.layout import RunLayout
 from jupyter_amltrain.engine.workspace import LocalWorkspace
@@ -49,9 +52,12 @@ class SubmitRequest:
 def run_settings(ws: LocalWorkspace, inventory: GpuInventory) -> RunSettings:
     """This submitter's settings that shape its run (it may hold them in its environment, or in memory only):
     kept in the plan, since the agent that drives the run serves every submitter of the store home."""
+    # As this process's environment and config files say now (a notebook may set AMLTRAIN_CA_BUNDLE after
+    # opening the workspace), with what it holds in memory on top: the metrics interval and the inventory.
+    current = load_settings()
     return {
-        "ca_bundle": str(ws.settings.ca_bundle), "inject_ca_bundle": bool(ws.settings.inject_ca_bundle),
-        "poll_interval": float(ws.settings.poll_interval),
+        "ca_bundle": str(current.ca_bundle), "inject_ca_bundle": bool(current.inject_ca_bundle),
+        "poll_interval": float(current.poll_interval),
         "system_metrics_interval": float(ws.settings.system_metrics_interval),
         "declared_gpus": list(inventory.ids) if inventory.declared else [],
     }
@@ -75,6 +81,10 @@ def submit(ws: LocalWorkspace, request: SubmitRequest) -> tuple[records.RunRecor
         from jupyter_amltrain.engine.docker_engine import docker_client
 
         client = docker_client()  # refuse now, with the fix, rather than fail later in the supervisor
+        if needs_build(request.image):
+            # The CA bundle goes into the build: a missing or broken one is refused now, even when the image
+            # is cached and no build would have noticed (a wrong setting must not pass unseen).
+            ca_bundle_to_inject(load_settings())
     elif not request.image.user_managed:
         # A local environment is a virtual environment: conda-only packages can never install there.
         map_conda_packages(request.image.conda_packages).check()

@@ -21,6 +21,7 @@ SIGHUP and never writes to its own stdout/stderr, which may be pipes nobody read
 import argparse
 import codecs
 import collections
+import errno
 import json
 import os
 import selectors
@@ -41,16 +42,53 @@ READ_SIZE = 65536
 EXIT_NOT_STARTED = 127  # the shell's code for "command not found"
 
 
+RESERVED_BYTES = 512  # room kept for the exit file from the start: a job may fill the disk before it ends
+
+
+def reserve(path: str) -> str:
+    """A file of RESERVED_BYTES beside ``path``, written now while there is room, that the exit file can be
+    written into in place later, when the disk may be full."""
+    reserved = path + ".reserved"
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(reserved, "wb") as f:
+        f.write(b" " * RESERVED_BYTES)
+        f.flush()
+        os.fsync(f.fileno())
+    return reserved
+
+
+def write_into_reserved(reserved: str, path: str, text: str) -> None:
+    """``text`` (at most RESERVED_BYTES) over the reserved file's blocks, then renamed to ``path``: no new block
+    is needed, so this works on a full disk. Readers of JSON ignore the padding."""
+    data = text.encode("utf-8")
+    if len(data) > RESERVED_BYTES:
+        raise OSError("launch: the exit record does not fit its reserved room")
+    with open(reserved, "r+b") as f:
+        f.write(data + b" " * (RESERVED_BYTES - len(data)))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(reserved, path)
+
+
 def write_atomic(path: str, text: str) -> None:
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
     tmp = "%s.tmp.%d" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)  # nothing half-written left behind (a full disk)
+        except OSError:
+            pass
+        raise
 
 
 class _Stream:
@@ -78,6 +116,8 @@ class Launcher:
         self.log_path = log_path
         self.tail_path = tail_path
         self.exit_path = exit_path
+        self.reserved: Optional[str] = None  # the exit record's room, kept from the start (see reserve)
+        self.dropped = 0  # bytes of output a full disk had no room for
         self.timeout = timeout if timeout and timeout > 0 else None
         self.kill_grace = kill_grace
         self.proc: Optional[subprocess.Popen[bytes]] = None
@@ -137,8 +177,15 @@ class Launcher:
             return
         data = text.encode("utf-8")
         written = 0
-        while written < len(data):
-            written += os.write(self.log_fd, data[written:])
+        try:
+            while written < len(data):
+                written += os.write(self.log_fd, data[written:])
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            # A full disk (often the job's own doing): its output is dropped, but it is still followed to its
+            # end, so that its real exit code is recorded (in the exit record's reserved room).
+            self.dropped += len(data) - written
 
     def _emit(self, stream: _Stream, text: str, final: bool = False) -> None:
         """Write complete lines of ``text`` (plus the stream's held partial line) to the log."""
@@ -174,7 +221,12 @@ class Launcher:
     def _write_tail(self, force: bool = False) -> None:
         now = time.monotonic()
         if self.tail_dirty and (force or now - self.tail_written >= TAIL_WRITE_INTERVAL):
-            write_atomic(self.tail_path, "".join(self.tail) + self.tail_partial)
+            try:
+                write_atomic(self.tail_path, "".join(self.tail) + self.tail_partial)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return  # a full disk: the tail waits for room (it is kept in memory); the job goes on
             self.tail_dirty = False
             self.tail_written = now
 
@@ -260,12 +312,28 @@ class Launcher:
             else:
                 exit_code = returncode
         self._write_tail(force=True)
-        write_atomic(self.exit_path, json.dumps(
-            {"exit_code": exit_code, "signal": sig, "timed_out": self.timed_out, "ended": time.time()}))
+        record = json.dumps(
+            {"exit_code": exit_code, "signal": sig, "timed_out": self.timed_out, "ended": time.time()})
+        try:
+            write_atomic(self.exit_path, record)
+        except OSError:
+            if self.reserved is None:
+                raise
+            write_into_reserved(self.reserved, self.exit_path, record)
+            self.reserved = None
+        if self.reserved is not None:
+            try:
+                os.unlink(self.reserved)
+            except OSError:
+                pass
         return exit_code, sig
 
     def run(self) -> int:
         self._install_signals()
+        try:
+            self.reserved = reserve(self.exit_path)
+        except OSError:
+            self.reserved = None  # already full: the exit record is tried all the same
         self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         started = False
         try:
