@@ -208,7 +208,8 @@ class Agent:
                 fail_unplanned(Store(layout.database), drive.run_id)
                 return
             supervisor = Supervisor(drive.workspace, drive.run_id, secrets,
-                                    wait_for_change=self.wait_for_change, changed=self.notify,
+                                    wait_for_change=self.wait_for_change, change_token=self.change_token,
+                                    changed=self.notify,
                                     published=self.publish,
                                     owner_pid=os.getpid())
             supervisor.main(recover=recover)
@@ -282,11 +283,15 @@ class Agent:
             self._generation += 1
             self._changed.notify_all()
 
-    def wait_for_change(self, timeout: float) -> None:
-        """Block until something that may move a queue happens here, or ``timeout`` (changes from elsewhere)."""
+    def change_token(self) -> int:
         with self._changed:
-            seen = self._generation
-            self._changed.wait_for(lambda: self._generation != seen or self._stopping.is_set(),
+            return self._generation
+
+    def wait_for_change(self, timeout: float, token: int) -> None:
+        """Block until something that may move a queue happened here since ``token`` (``change_token()``), or
+        ``timeout`` (what other processes change in the store)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != token or self._stopping.is_set(),
                                    timeout=min(timeout, QUEUE_FALLBACK_SECONDS))
 
     def adopt_all(self) -> list[str]:

@@ -80,16 +80,19 @@ def runtime_properties(facts: ImageFacts) -> dict[str, str]:
 
 class Supervisor:
     def __init__(self, root: Path, run_id: str, secrets: dict[str, Any] | None = None, *,
-                 wait_for_change: Callable[[float], None] = time.sleep,
+                 wait_for_change: Callable[[float, int], None] = lambda seconds, _: time.sleep(seconds),
+                 change_token: Callable[[], int] = lambda: 0,
                  changed: Callable[[], None] = lambda: None, published: Callable[[], None] = lambda: None,
                  owner_pid: int | None = None):
         """The run's settings are its submitter's (``plan.settings``: the CA bundle, declared GPUs, intervals), not
         the agent's, which serves every submitter of the store home.
-        ``wait_for_change(seconds)``: how a queued run waits (the agent wakes it when a run ends or arrives);
+        ``change_token()`` then ``wait_for_change(seconds, token)``: how a queued run waits (the agent wakes it
+        when a run ends, arrives or leaves a queue after the token was taken: no wake-up is lost in between);
         ``changed()``: says that a queue moved (this run left it), so the runs behind it look again at once;
         ``published()``: says a status or log text was written, so the run's followers look at once;
         ``owner_pid``: the process that drives the run (the agent), recorded so recovery can tell it lives."""
         self.wait_for_change = wait_for_change
+        self.change_token = change_token
         self.changed = changed
         self.published = published
         self._prepared: Prepared | None = None
@@ -154,6 +157,7 @@ class Supervisor:
     def wait_for_node(self) -> Booking:
         reason = None
         while True:
+            token = self.change_token()  # taken before the look: a change during it still wakes the wait below
             booked = try_book(self.store, self.run_id, self.plan.gpus_wanted, inventory=self.inventory,
                               leases=self.leases)
             if isinstance(booked, Booking):
@@ -165,7 +169,7 @@ class Supervisor:
                 reason = booked.reason
             # A run's end (or a new run) wakes the queue at once; the timeout covers what other processes change
             # in the store. Deep in the queue a run cannot move before those ahead of it: it looks less often.
-            self.wait_for_change(self.poll * min(1 + booked.ahead, 5) * 5)
+            self.wait_for_change(self.poll * min(1 + booked.ahead, 5) * 5, token)
 
     def _announce_gpus(self, booked: Booking) -> None:
         from jupyter_amltrain.engine.compute.pools import get_pool
@@ -317,6 +321,12 @@ class Supervisor:
 
         process = ProcessExecution(self.plan, self.layout, Path(self.settings.home), self.control)
         pid = int(record.container.split(":", 1)[1]) if recover and record.container else None
+        if pid is None and recover:
+            # A driver lost between starting the launcher and recording its pid: find it, never start it twice.
+            pid = process.find_launcher()
+            if pid is not None:
+                self.control(f"found the job's launcher (pid {pid}), started before its driver was lost")
+                records.update_run(self.store, self.run_id, container=f"pid:{pid}")
         if pid is None:
             prepared = self._ready()
             self.status("Starting", "starting process")

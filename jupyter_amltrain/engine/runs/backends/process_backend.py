@@ -72,6 +72,24 @@ class ProcessExecution:
         threading.Thread(target=reap, name=f"reap-{self.plan.run_id}", daemon=True).start()
         return process.pid
 
+    def find_launcher(self) -> int | None:
+        """The launcher of this run if one was started (alive: its pid; already ended: 0, and ``poll`` reads its
+        exit file), else None. Its command line names the run's own exit file, so it is found among all
+        processes, whatever was recorded."""
+        if self.layout.exit_file.exists():
+            return 0
+        needle = str(self.layout.exit_file).encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if needle in argv and b"jupyter_amltrain.engine.runtime.launch" in argv and _alive(int(entry.name)):
+                return int(entry.name)
+        return None
+
     def poll(self, pid: int) -> Outcome | None:
         if self.layout.exit_file.exists():
             data = json.loads(self.layout.exit_file.read_text())
