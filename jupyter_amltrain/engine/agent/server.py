@@ -32,7 +32,7 @@ from jupyter_amltrain.engine.agent.paths import AgentPaths
 from jupyter_amltrain.engine.agent.protocol import Answer, Request, RunState, receive, send
 from jupyter_amltrain.engine.runs.statuses import ACTIVE
 from jupyter_amltrain.engine.store.db import Store
-from jupyter_amltrain.engine.store.layout import RunLayout, WorkspaceLayout
+from jupyter_amltrain.engine.store.layout import WorkspaceLayout
 from jupyter_amltrain.exceptions import UserErrorException
 
 IDLE_SECONDS = 60.0
@@ -232,51 +232,35 @@ class Agent:
         ``engine/runs/follow.py``). The files are read, so a late or returning subscriber gets everything from
         its offsets; a write here wakes the stream at once, and a slow timer covers the job processes that
         write their log themselves."""
-        from jupyter_amltrain.engine.runs.follow import FALLBACK_POLL_SECONDS, FollowEvent, Offsets, read_new
-        from jupyter_amltrain.engine.runs.records import get_run
+        from jupyter_amltrain.engine.runs.follow import FALLBACK_POLL_SECONDS, Offsets, run_events
 
         try:
             workspace = self._workspace(request.get("workspace", ""))
             run_id = str(request.get("run_id", ""))
-            layout = RunLayout(WorkspaceLayout(workspace).run_dir(run_id))
+            WorkspaceLayout(workspace).run_dir(run_id)  # a valid run id, or refused here
         except (ValueError, UserErrorException) as error:
             with contextlib.suppress(OSError):
                 send(connection, {"ok": False, "error": str(error)})
             return
         offsets = Offsets({str(k): int(v) for k, v in (request.get("offsets") or {}).items()})
-        store = Store(WorkspaceLayout(workspace).database)
 
-        def emit(event: FollowEvent) -> None:
-            offsets.advance(event)
-            connection.sendall(json.dumps({"event": asdict(event)}).encode() + b"\n")
+        def token() -> int:
+            with self._output:
+                return self._output_generation
 
-        said: tuple[str, str] | None = None
+        def wait(seen: int) -> None:
+            with self._output:
+                self._output.wait_for(lambda: self._output_generation != seen or self._stopping.is_set(),
+                                      timeout=FALLBACK_POLL_SECONDS)
+
         try:
             send(connection, {"ok": True, "pid": os.getpid()})
-            while not self._stopping.is_set():
-                with self._output:
-                    seen = self._output_generation
-                record = get_run(store, run_id)
-                for event in read_new(layout, offsets):
-                    emit(event)
-                if record is None:
-                    emit(FollowEvent("end"))
+            for event in run_events(WorkspaceLayout(workspace), run_id, offsets, token=token, wait=wait):
+                connection.sendall(json.dumps({"event": asdict(event)}).encode() + b"\n")
+                if self._stopping.is_set():
                     return
-                if (record.status, record.sub_status) != said:
-                    said = (record.status, record.sub_status)
-                    emit(FollowEvent("status", status=record.status, sub_status=record.sub_status))
-                if record.terminal:
-                    for event in read_new(layout, offsets):  # the last lines, written before the end
-                        emit(event)
-                    emit(FollowEvent("end", status=record.status, sub_status=record.sub_status))
-                    return
-                with self._output:
-                    self._output.wait_for(lambda seen=seen: self._output_generation != seen,  # type: ignore[misc]
-                                          timeout=FALLBACK_POLL_SECONDS)
         except OSError:
             return  # the subscriber left
-        finally:
-            store.close()
 
     def notify(self) -> None:
         with self._changed:

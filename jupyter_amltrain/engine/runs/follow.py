@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -106,21 +106,27 @@ def follow_run(home: Path, workspace: WorkspaceLayout, run_id: str, *, offsets: 
             if deadline is not None and time.monotonic() >= deadline:
                 return
         except (TimeoutError, AgentUnavailable, OSError):
-            yield from _follow_files(workspace, run_id, offsets, deadline)
+            yield from run_events(workspace, run_id, offsets, token=lambda: 0,
+                                  wait=lambda _: time.sleep(FALLBACK_POLL_SECONDS), deadline=deadline)
             return
         # The agent went away mid-stream (killed, or restarted by its watchdog): join again where we were.
 
 
-def _follow_files(workspace: WorkspaceLayout, run_id: str, offsets: Offsets,
-                  deadline: float | None) -> Iterator[FollowEvent]:
+def run_events(workspace: WorkspaceLayout, run_id: str, offsets: Offsets, *, token: Callable[[], int],
+               wait: Callable[[int], None], deadline: float | None = None) -> Iterator[FollowEvent]:
+    """The run's events from its files and its store row, from ``offsets`` (advanced as they are yielded) to
+    its end. The one loop behind every follower: the agent streams it (``wait`` woken by each write there),
+    and ``follow_run`` reads it directly when no agent answers (``wait`` a short sleep). ``token()`` is taken
+    before each look, so a write during the look still ends the ``wait`` that follows."""
     from jupyter_amltrain.engine.runs import records
     from jupyter_amltrain.engine.store.db import Store
 
     store = Store(workspace.database)
     layout = RunLayout(workspace.run_dir(run_id))
-    said = ("", "")
+    said: tuple[str, str] | None = None
     try:
         while True:
+            seen = token()
             record = records.get_run(store, run_id)
             for event in read_new(layout, offsets):
                 offsets.advance(event)
@@ -132,13 +138,13 @@ def _follow_files(workspace: WorkspaceLayout, run_id: str, offsets: Offsets,
                 said = (record.status, record.sub_status)
                 yield FollowEvent("status", status=record.status, sub_status=record.sub_status)
             if record.terminal:
-                for event in read_new(layout, offsets):
+                for event in read_new(layout, offsets):  # the last lines, written before the end
                     offsets.advance(event)
                     yield event
                 yield FollowEvent("end", status=record.status, sub_status=record.sub_status)
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            time.sleep(FALLBACK_POLL_SECONDS)
+            wait(seen)
     finally:
         store.close()
